@@ -46,9 +46,13 @@ func parseIETF(h http.Header, p *picker) {
 				if !ok {
 					continue
 				}
+				quota := intParam(it.Params, "q")
+				if quota < 0 {
+					quota = nonNegative(it.Value) // draft-07: RateLimit-Policy: 100;w=60
+				}
 				policies = append(policies, ietfPolicy{
 					name:   name,
-					quota:  intParam(it.Params, "q"),
+					quota:  quota,
 					window: intParam(it.Params, "w"),
 				})
 			}

@@ -1,0 +1,102 @@
+package headers
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestWriteIETF(t *testing.T) {
+	h := http.Header{}
+	WritePolicy(h,
+		Policy{Name: "burst", Quota: 100, Window: time.Minute},
+		Policy{Name: "daily", Quota: 1000, Window: 24 * time.Hour, PartitionKey: "client"})
+	WriteState(h,
+		State{Name: "burst", Remaining: 99, Reset: 1500 * time.Millisecond},
+		State{Name: "daily", Remaining: -3, Reset: -time.Second, PartitionKey: "client"})
+	if got, want := h.Get("RateLimit-Policy"), `"burst";q=100;w=60, "daily";q=1000;w=86400;pk=:Y2xpZW50:`; got != want {
+		t.Errorf("RateLimit-Policy = %s, want %s", got, want)
+	}
+	if got, want := h.Get("RateLimit"), `"burst";r=99;t=2, "daily";r=0;t=0;pk=:Y2xpZW50:`; got != want {
+		t.Errorf("RateLimit = %s, want %s", got, want)
+	}
+	got, ok := Parse(h, now)
+	want := Limit{Name: "daily", Quota: 1000, Remaining: 0, Reset: 0, Window: 24 * time.Hour}
+	if !ok || got != want {
+		t.Errorf("Parse = %+v, %v; want %+v", got, ok, want)
+	}
+}
+
+func TestWriteInvalidNameSkipped(t *testing.T) {
+	h := http.Header{}
+	WritePolicy(h, Policy{Name: "bad\nname", Quota: 1}, Policy{Name: "ok", Quota: 2})
+	if got, want := h.Get("RateLimit-Policy"), `"ok";q=2`; got != want {
+		t.Errorf("RateLimit-Policy = %s, want %s", got, want)
+	}
+	WritePolicy(h)
+	WriteState(h, State{Name: "ünïcode"})
+	if _, ok := h["Ratelimit-Policy"]; ok {
+		t.Error("WritePolicy() kept RateLimit-Policy")
+	}
+	if _, ok := h["Ratelimit"]; ok {
+		t.Error("WriteState with an invalid name set RateLimit")
+	}
+}
+
+func TestRoundTripIETF(t *testing.T) {
+	tests := []Limit{
+		{Name: "default", Quota: 100, Remaining: 50, Reset: 30 * time.Second, Window: time.Minute},
+		{Name: "", Quota: 1, Remaining: 0, Reset: 0, Window: 0},
+		{Name: "a b \"quoted\" \\ back", Quota: MaxCount, Remaining: MaxCount, Reset: MaxDelay, Window: 30 * 24 * time.Hour},
+	}
+	for _, l := range tests {
+		h := http.Header{}
+		WritePolicy(h, Policy{Name: l.Name, Quota: l.Quota, Window: l.Window})
+		WriteState(h, State{Name: l.Name, Remaining: l.Remaining, Reset: l.Reset})
+		got, ok := Parse(h, now)
+		if !ok || got != l {
+			t.Errorf("round trip of %+v = %+v, %v (headers %v)", l, got, ok, h)
+		}
+	}
+}
+
+func TestRoundTripLegacy(t *testing.T) {
+	tests := []struct {
+		quota, remaining int64
+		reset            time.Duration
+		want             Limit
+	}{
+		{100, 50, 30 * time.Second, Limit{Quota: 100, Remaining: 50, Reset: 30 * time.Second}},
+		{100, 0, 1500 * time.Millisecond, Limit{Quota: 100, Remaining: 0, Reset: 2 * time.Second}},
+		{100, -1, 0, Limit{Quota: 100, Remaining: -1, Reset: 0}},
+		{5, 9, -time.Second, Limit{Quota: 5, Remaining: 5, Reset: 0}},
+		{1 << 62, 0, time.Hour, Limit{Quota: MaxCount, Remaining: 0, Reset: time.Hour}},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		WriteLegacy(h, tt.quota, tt.remaining, tt.reset)
+		got, ok := Parse(h, now)
+		if !ok || got != tt.want {
+			t.Errorf("WriteLegacy(%d, %d, %v) read back %+v, %v; want %+v (headers %v)",
+				tt.quota, tt.remaining, tt.reset, got, ok, tt.want, h)
+		}
+	}
+}
+
+func TestRoundTripRetryAfter(t *testing.T) {
+	tests := []struct{ in, want time.Duration }{
+		{0, 0},
+		{-time.Second, 0},
+		{time.Second, time.Second},
+		{1500 * time.Millisecond, 2 * time.Second},
+		{time.Hour, time.Hour},
+		{1<<63 - 1, MaxDelay},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		WriteRetryAfter(h, tt.in)
+		if got, ok := RetryAfter(h, now); !ok || got != tt.want {
+			t.Errorf("WriteRetryAfter(%v) read back %v, %v; want %v", tt.in, got, ok, tt.want)
+		}
+	}
+}
