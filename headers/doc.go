@@ -47,5 +47,6 @@
 //
 // Reading Retry-After delay-seconds, the X-RateLimit-* family and the OpenAI
 // fields allocates nothing. Reading the IETF fields goes through
-// github.com/dunglas/httpsfv, which allocates.
+// github.com/dunglas/httpsfv, which allocates (about 18 allocations, 1 KB, for
+// one policy and its state).
 package headers

@@ -39,7 +39,7 @@ func TestParse(t *testing.T) {
 			lim("default", -1, 3, 2*time.Second, 0), true},
 		{"ietf policy only", hdr("RateLimit-Policy", `"default";q=100;w=60`),
 			lim("default", 100, -1, -1, time.Minute), true},
-		{"ietf draft-07 policy and dictionary state", hdr("RateLimit-Policy", `100;w=60`),
+		{"ietf draft-07 unnamed policy", hdr("RateLimit-Policy", `100;w=60`),
 			lim("", 100, -1, -1, time.Minute), true},
 		{"ietf old dictionary", hdr("RateLimit", `limit=100, remaining=50, reset=30`),
 			lim("", 100, 50, 30*time.Second, 0), true},
