@@ -81,6 +81,7 @@ type Event struct {
 	From    State         // for state changes
 	To      State         // for state changes
 	Err     error         // the cause, when there is one
+	Reason  StopReason    // for EventRetryStop: why retrying stopped
 }
 
 // Observer receives policy events. It is called synchronously, outside every
