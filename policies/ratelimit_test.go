@@ -131,12 +131,8 @@ func TestRateLimitDefaults(t *testing.T) {
 	if c.store != l.mem || l.mem == nil {
 		t.Errorf("nil Store: the limiter does not use its own MemoryStore")
 	}
-	total := 0
-	for i := range l.mem.shards {
-		total += l.mem.shards[i].max
-	}
-	if total != 100_000 || len(l.mem.shards) != limMaxShards {
-		t.Errorf("default store: %d shards holding %d keys, want %d shards holding 100000", len(l.mem.shards), total, limMaxShards)
+	if n := l.mem.maxKeys.Load(); n != 100_000 || len(l.mem.shards) != limMaxShards {
+		t.Errorf("default store: %d shards holding %d keys, want %d shards holding 100000", len(l.mem.shards), n, limMaxShards)
 	}
 
 	// Window 0 means 1s, Burst 0 means Limit.
@@ -540,8 +536,8 @@ func TestLimiterHoldBounded(t *testing.T) {
 	if n := len(l.holds); n > 50 || int64(n) != l.nholds.Load() {
 		t.Errorf("%d holds (counted %d) after 500 Holds with MaxKeys 50, want <= 50", n, l.nholds.Load())
 	}
-	// The holds ending last are kept when the table is full... at least the
-	// latest one.
+	// When the table is full the holds ending soonest go first, so the
+	// latest one stays.
 	if _, held := l.HeldUntil("499"); !held {
 		t.Errorf("the newest hold was evicted")
 	}
@@ -634,7 +630,7 @@ func TestLimiterReconfigureKeepsState(t *testing.T) {
 	}
 }
 
-// limWindowCounts checks admitted times (ascending) against the bound: no
+// limCheckSpans checks admitted times (ascending) against the bound: no
 // span of length w (closed when closed is set, else half-open) holds more
 // than max.
 func limCheckSpans(t *testing.T, times []time.Time, w time.Duration, closed bool, max int, what string) {
@@ -829,6 +825,7 @@ func BenchmarkLimiterAllowParallel(b *testing.B) {
 			l := NewLimiter(RateLimit{Limit: 1e9, Algorithm: alg})
 			ctx := context.Background()
 			b.ReportAllocs()
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					l.Allow(ctx, "k")
@@ -869,6 +866,7 @@ func BenchmarkLimiterAllowKeys100kParallel(b *testing.B) {
 				l.Allow(ctx, k)
 			}
 			b.ReportAllocs()
+			b.ResetTimer()
 			var next sync.Mutex
 			start := 0
 			b.RunParallel(func(pb *testing.PB) {

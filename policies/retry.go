@@ -67,8 +67,8 @@ func (s StopReason) String() string {
 	return "unknown"
 }
 
-// Decision is what Next decided about the attempt that just ended.
-type Decision struct {
+// RetryDecision is what Next decided about the attempt that just ended.
+type RetryDecision struct {
 	Retry  bool          // whether to make another attempt
 	Delay  time.Duration // when Retry, the wait before it; when stopping for delay_too_long or deadline, the wait that was refused
 	Reason StopReason    // why not, when Retry is false
@@ -101,7 +101,7 @@ func (r Retry) Validate() error {
 // from 1). retryable says whether its outcome may be retried at all;
 // serverDelay is the wait the callee asked for, 0 when none. Next is NextErr
 // without a cause for events.
-func (r Retry) Next(ctx context.Context, attempt int, retryable bool, serverDelay time.Duration) Decision {
+func (r Retry) Next(ctx context.Context, attempt int, retryable bool, serverDelay time.Duration) RetryDecision {
 	return r.NextErr(ctx, attempt, nil, retryable, serverDelay)
 }
 
@@ -126,7 +126,7 @@ func (r Retry) Next(ctx context.Context, attempt int, retryable bool, serverDela
 // call. It emits EventRetry when it decides to retry and EventRetryStop,
 // with cause (or ErrBudgetExhausted), when it stops. It does not allocate
 // when Observer is nil.
-func (r Retry) NextErr(ctx context.Context, attempt int, cause error, retryable bool, serverDelay time.Duration) Decision {
+func (r Retry) NextErr(ctx context.Context, attempt int, cause error, retryable bool, serverDelay time.Duration) RetryDecision {
 	d := r.decide(ctx, attempt, retryable, serverDelay)
 	if r.Observer == nil {
 		return d
@@ -145,29 +145,29 @@ func (r Retry) NextErr(ctx context.Context, attempt int, cause error, retryable 
 }
 
 // decide is NextErr without the events.
-func (r Retry) decide(ctx context.Context, attempt int, retryable bool, serverDelay time.Duration) Decision {
+func (r Retry) decide(ctx context.Context, attempt int, retryable bool, serverDelay time.Duration) RetryDecision {
 	if err := ctx.Err(); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return Decision{Reason: StopDeadline}
+			return RetryDecision{Reason: StopDeadline}
 		}
-		return Decision{Reason: StopCanceled}
+		return RetryDecision{Reason: StopCanceled}
 	}
 	if !retryable {
-		return Decision{Reason: StopNotRetryable}
+		return RetryDecision{Reason: StopNotRetryable}
 	}
 	maxAttempts := r.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = defaultMaxAttempts
 	}
 	if attempt >= maxAttempts {
-		return Decision{Reason: StopMaxAttempts}
+		return RetryDecision{Reason: StopMaxAttempts}
 	}
 	maxDelay := r.MaxDelay
 	if maxDelay <= 0 {
 		maxDelay = defaultMaxDelay
 	}
 	if serverDelay > maxDelay {
-		return Decision{Delay: serverDelay, Reason: StopDelayTooLong}
+		return RetryDecision{Delay: serverDelay, Reason: StopDelayTooLong}
 	}
 	var wait time.Duration
 	if r.Backoff != nil {
@@ -177,12 +177,12 @@ func (r Retry) decide(ctx context.Context, attempt int, retryable bool, serverDe
 	}
 	wait = max(min(wait, maxDelay), serverDelay, 0)
 	if deadline, ok := ctx.Deadline(); ok && !deadline.After(clock.Or(r.Clock).Now().Add(wait)) {
-		return Decision{Delay: wait, Reason: StopDeadline}
+		return RetryDecision{Delay: wait, Reason: StopDeadline}
 	}
 	if !r.Budget.AllowRetry() {
-		return Decision{Reason: StopBudget}
+		return RetryDecision{Reason: StopBudget}
 	}
-	return Decision{Retry: true, Delay: wait}
+	return RetryDecision{Retry: true, Delay: wait}
 }
 
 // Execute runs op, and runs it again after a wait while it fails with an

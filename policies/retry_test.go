@@ -185,7 +185,7 @@ func TestRetryWaitIsMaxOfBackoffAndServerDelay(t *testing.T) {
 func TestRetryServerDelayBeyondMaxDelayStops(t *testing.T) {
 	r := Retry{MaxAttempts: 10, Backoff: Constant(time.Millisecond), MaxDelay: 5 * time.Second}
 	d := r.Next(context.Background(), 1, true, 6*time.Second)
-	if d != (Decision{Delay: 6 * time.Second, Reason: StopDelayTooLong}) {
+	if d != (RetryDecision{Delay: 6 * time.Second, Reason: StopDelayTooLong}) {
 		t.Errorf("server delay 6s, MaxDelay 5s: %+v, want stop delay_too_long at once", d)
 	}
 	// A backoff alone beyond MaxDelay is clamped, not a reason to stop.
@@ -298,7 +298,7 @@ func TestRetryBudgetConsultedLast(t *testing.T) {
 	if d := r.Next(ctx, 1, true, 0); !d.Retry {
 		t.Fatalf("budget with room: %+v, want a retry", d)
 	}
-	if d := r.Next(ctx, 1, true, 0); d != (Decision{Reason: StopBudget}) {
+	if d := r.Next(ctx, 1, true, 0); d != (RetryDecision{Reason: StopBudget}) {
 		t.Fatalf("budget spent: %+v, want stop budget", d)
 	}
 }

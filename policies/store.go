@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -18,23 +19,25 @@ import (
 // already present allocates nothing.
 //
 // A token bucket is a *rate.Limiter from golang.org/x/time/rate; a sliding
-// window is two counters. When a shard is full, a new key evicts an idle key
-// (one whose state is that of a new key: a full bucket, empty windows) from a
-// small random sample, or else the least recently seen key of that sample.
+// window is two counters. When the store is full, a new key evicts an idle
+// key (one whose state is that of a new key: a full bucket, empty windows)
+// from a small random sample of its shard, or else the least recently seen
+// key of that sample.
 // An evicted key that comes back starts afresh, so eviction can only make a
 // limiter more lenient, and only for keys not seen lately.
 type MemoryStore struct {
-	seed   maphash.Seed
-	mask   uint64
-	shards []limShard
+	seed    maphash.Seed
+	mask    uint64
+	shards  []limShard
+	count   atomic.Int64 // keys held, all shards together
+	maxKeys atomic.Int64
 }
 
 // limShard is one lock's worth of keys, padded to its own cache line.
 type limShard struct {
-	mu  sync.Mutex
-	m   map[string]*limEntry
-	max int // keys this shard may hold
-	_   [40]byte
+	mu sync.Mutex
+	m  map[string]*limEntry
+	_  [48]byte
 }
 
 // limEntry is one key's state.
@@ -73,32 +76,12 @@ func NewMemoryStore(maxKeys int) *MemoryStore {
 	return s
 }
 
-// setMaxKeys spreads maxKeys over the shards, each holding at least one key.
-// A shrunk store evicts lazily, as new keys arrive.
-func (s *MemoryStore) setMaxKeys(maxKeys int) {
-	n := len(s.shards)
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		sh.max = max(maxKeys/n, 1)
-		if i < maxKeys%n {
-			sh.max++
-		}
-		sh.mu.Unlock()
-	}
-}
+// setMaxKeys changes the bound. A shrunk store evicts lazily: two keys for
+// each new key until it fits.
+func (s *MemoryStore) setMaxKeys(maxKeys int) { s.maxKeys.Store(int64(maxKeys)) }
 
 // Len returns the number of keys the store holds.
-func (s *MemoryStore) Len() int {
-	total := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		total += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return total
-}
+func (s *MemoryStore) Len() int { return int(s.count.Load()) }
 
 // shard returns key's shard.
 func (s *MemoryStore) shard(key string) *limShard {
@@ -113,8 +96,14 @@ func (s *MemoryStore) Take(_ context.Context, key string, n int, q Quota, now ti
 	e := sh.m[key]
 	switch {
 	case e == nil:
-		if len(sh.m) >= sh.max {
-			sh.evictLocked(now)
+		// The bound is global, so shards fill unevenly without wasting
+		// room; the key that overflows it evicts from its own shard.
+		n := s.count.Add(1)
+		for i := 0; i < 2 && n > s.maxKeys.Load(); i++ {
+			if !sh.evictLocked(now) && !s.evictOther(sh, now) {
+				break // all else locked or empty: overflow until the next key
+			}
+			n = s.count.Add(-1)
 		}
 		e = limNewEntry(q, now)
 		sh.m[strings.Clone(key)] = e
@@ -132,9 +121,28 @@ func (s *MemoryStore) Take(_ context.Context, key string, n int, q Quota, now ti
 	return d, nil
 }
 
-// evictLocked removes one key: the first idle key of a sample, else the
-// least recently seen of it. Go's map iteration starts at a random place.
-func (sh *limShard) evictLocked(now time.Time) {
+// evictOther evicts one key from a shard other than own (whose lock the
+// caller holds), for a key that overflows the bound in an empty shard. It
+// only tries locks, so two shards never wait for each other.
+func (s *MemoryStore) evictOther(own *limShard, now time.Time) bool {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		if sh == own || !sh.mu.TryLock() {
+			continue
+		}
+		ok := sh.evictLocked(now)
+		sh.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// evictLocked removes one key, reporting whether the shard had one: the
+// first idle key of a sample, else the least recently seen of it. Go's map
+// iteration starts at a random place.
+func (sh *limShard) evictLocked(now time.Time) bool {
 	var (
 		oldest  string
 		oldestT int64
@@ -143,7 +151,7 @@ func (sh *limShard) evictLocked(now time.Time) {
 	for k, e := range sh.m {
 		if e.idle(now) {
 			delete(sh.m, k)
-			return
+			return true
 		}
 		if i == 0 || e.seen < oldestT {
 			oldest, oldestT = k, e.seen
@@ -155,6 +163,7 @@ func (sh *limShard) evictLocked(now time.Time) {
 	if i > 0 {
 		delete(sh.m, oldest)
 	}
+	return i > 0
 }
 
 // limNewEntry returns the state of a key never seen.

@@ -19,6 +19,18 @@ func limTake(t *testing.T, s *MemoryStore, key string, n int, q Quota, now time.
 	return d
 }
 
+// limCountKeys counts the keys in s's shards.
+func limCountKeys(s *MemoryStore) int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 // limSameShard returns n distinct keys that s puts in one shard.
 func limSameShard(s *MemoryStore, n int) []string {
 	var keys []string
@@ -36,16 +48,12 @@ func TestMemoryStoreShards(t *testing.T) {
 		{0, 64}, {-5, 64}, {1, 1}, {10, 8}, {64, 64}, {100, 64}, {100_000, 64},
 	} {
 		s := NewMemoryStore(tt.maxKeys)
-		total := 0
-		for i := range s.shards {
-			total += s.shards[i].max
-		}
 		want := tt.maxKeys
 		if want <= 0 {
 			want = 100_000
 		}
-		if len(s.shards) != tt.shards || total != want {
-			t.Errorf("NewMemoryStore(%d): %d shards holding %d keys, want %d holding %d", tt.maxKeys, len(s.shards), total, tt.shards, want)
+		if len(s.shards) != tt.shards || s.maxKeys.Load() != int64(want) {
+			t.Errorf("NewMemoryStore(%d): %d shards holding %d keys, want %d holding %d", tt.maxKeys, len(s.shards), s.maxKeys.Load(), tt.shards, want)
 		}
 	}
 }
@@ -60,12 +68,12 @@ func TestMemoryStoreMaxKeys(t *testing.T) {
 			for i := range 10 * maxKeys {
 				now = now.Add(time.Millisecond)
 				limTake(t, s, "key-"+strconv.Itoa(i), 1, q, now)
-				if n := s.Len(); n > maxKeys {
-					t.Fatalf("%v, MaxKeys %d: %d keys after %d inserts", alg, maxKeys, n, i+1)
+				if n := limCountKeys(s); n > maxKeys || n != s.Len() {
+					t.Fatalf("%v, MaxKeys %d: %d keys (Len %d) after %d inserts", alg, maxKeys, n, s.Len(), i+1)
 				}
 			}
-			if n := s.Len(); maxKeys >= 10 && n < maxKeys*9/10 {
-				t.Errorf("%v, MaxKeys %d: only %d keys kept; the bound is used poorly", alg, maxKeys, n)
+			if n := s.Len(); n != maxKeys {
+				t.Errorf("%v, MaxKeys %d: %d keys kept, want the store full", alg, maxKeys, n)
 			}
 		}
 	}
@@ -74,7 +82,7 @@ func TestMemoryStoreMaxKeys(t *testing.T) {
 func TestMemoryStoreEvictionPrefersIdle(t *testing.T) {
 	for _, alg := range []Algorithm{TokenBucket, SlidingWindow} {
 		q := Quota{Limit: 1, Window: 10 * time.Second, Burst: 1, Algorithm: alg}
-		s := NewMemoryStore(128) // 64 shards of 2 keys
+		s := NewMemoryStore(2) // full with 2 keys in one shard
 		keys := limSameShard(s, 4)
 		busy, idle, newcomer, last := keys[0], keys[1], keys[2], keys[3]
 		sh := s.shard(busy)
@@ -165,8 +173,8 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := s.Len(); n > 16 {
-		t.Errorf("%d keys, want <= 16", n)
+	if n := limCountKeys(s); n > 16 || n != s.Len() {
+		t.Errorf("%d keys (Len %d), want <= 16", n, s.Len())
 	}
 }
 
@@ -212,5 +220,20 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			}
 			b.ReportMetric(perKey, "B/key")
 		})
+	}
+}
+
+func TestMemoryStoreShrinks(t *testing.T) {
+	q := Quota{Limit: 5, Window: time.Second, Burst: 5}
+	s := NewMemoryStore(1000)
+	for i := range 1000 {
+		limTake(t, s, "old-"+strconv.Itoa(i), 1, q, limStart)
+	}
+	s.setMaxKeys(100)
+	for i := range 900 {
+		limTake(t, s, "new-"+strconv.Itoa(i), 1, q, limStart)
+	}
+	if n := limCountKeys(s); n > 100 || n != s.Len() {
+		t.Errorf("shrunk to 100 keys: %d keys (Len %d) after 900 new keys", n, s.Len())
 	}
 }

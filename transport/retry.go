@@ -52,7 +52,8 @@ import (
 // response not handed to the caller is drained (up to 64 KiB) and closed so
 // its connection is reused. p.Budget, when set, is charged one request per
 // call. Events (EventRetry, EventRetryStop, EventBudgetExhausted) go to
-// p.Observer.
+// p.Observer with Key set to the request's host; a retryable status is
+// reported as a *StatusError without body.
 //
 // Place Retry outside Breaker and RateLimit so that each attempt is judged
 // by them, and outside a per-attempt Timeout; a Timeout outside Retry bounds
@@ -82,7 +83,11 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	replayable := !hasBody || req.GetBody != nil
 	idempotent := retryIdempotent(req)
-	rt.p.Budget.Request()
+	p := rt.p
+	if p.Observer != nil {
+		p.Observer = retryKeyObserver{o: p.Observer, key: hostKey(req)}
+	}
+	p.Budget.Request()
 
 	var body io.ReadCloser // the body of the next attempt, from GetBody
 	for attempt := 1; ; attempt++ {
@@ -103,7 +108,7 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			serverDelay, _ = policies.RetryAfter(err)
 		} else if retryable = replayable && idempotent && retryableStatus(resp.StatusCode); retryable {
 			serverDelay, _ = headers.Delay(resp.Header, rt.clk.Now())
-			if rt.p.Observer != nil {
+			if p.Observer != nil {
 				cause = retryStatusCause(areq, resp)
 			}
 		}
@@ -111,7 +116,7 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil && !retryable {
 			return resp, nil // a final response: nothing to decide or report
 		}
-		d := rt.p.NextErr(ctx, attempt, cause, retryable, serverDelay)
+		d := p.NextErr(ctx, attempt, cause, retryable, serverDelay)
 		if !d.Retry {
 			return resp, err
 		}
@@ -136,8 +141,8 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			} else {
 				err = fmt.Errorf("transport: retry wait cut short: %w", serr)
 			}
-			if o := rt.p.Observer; o != nil {
-				o.Observe(policies.Event{Kind: policies.KindRetry, Name: rt.p.Name, Key: hostKey(req),
+			if p.Observer != nil {
+				p.Observer.Observe(policies.Event{Kind: policies.KindRetry, Name: p.Name,
 					Type: policies.EventRetryStop, Attempt: attempt, Delay: d.Delay, Err: err})
 			}
 			return nil, err
@@ -147,6 +152,21 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections forwards to the wrapped RoundTripper.
 func (rt *retryRT) CloseIdleConnections() { forwardCloseIdle(rt.next) }
+
+// retryKeyObserver stamps the retry events of one request with its host as
+// Key.
+type retryKeyObserver struct {
+	o   policies.Observer
+	key string
+}
+
+// Observe forwards e with Key set.
+func (k retryKeyObserver) Observe(e policies.Event) {
+	if e.Key == "" {
+		e.Key = k.key
+	}
+	k.o.Observe(e)
+}
 
 // retryIdempotent reports whether req may be sent twice: an idempotent
 // method (RFC 9110 section 9.2.2, with the safe ones) or an Idempotency-Key

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,40 +152,54 @@ func closedURL(t *testing.T) string {
 	return url
 }
 
-func TestRetryPostRetriedOnDialError(t *testing.T) {
-	var attempts atomic.Int64
-	base := &http.Transport{}
-	t.Cleanup(base.CloseIdleConnections)
-	// counter sits between Retry and the base transport: it counts attempts
-	// and records the bodies they carried, then dials a port nobody listens
-	// on.
-	var mu sync.Mutex
-	var bodies []string
-	counter := rtFunc(func(req *http.Request) (*http.Response, error) {
-		attempts.Add(1)
-		b, _ := io.ReadAll(req.Body)
-		mu.Lock()
-		bodies = append(bodies, string(b))
-		mu.Unlock()
-		req.Body = io.NopCloser(bytes.NewReader(b))
-		return base.RoundTrip(req)
-	})
-	rt := Chain(counter, Retry(noWait))
-	req := mustRequest(t, context.Background(), http.MethodPost, closedURL(t), "payload")
-	resp, err := rt.RoundTrip(req)
-	if err == nil {
-		discard(resp)
-		t.Fatal("want a dial error")
-	}
-	var oe *net.OpError
-	if !errors.As(err, &oe) || oe.Op != "dial" {
-		t.Fatalf("err = %v, want a *net.OpError with Op dial", err)
-	}
-	if n := attempts.Load(); n != 3 {
-		t.Fatalf("POST attempted %d times on dial errors, want 3", n)
-	}
-	if strings.Join(bodies, ",") != "payload,payload,payload" {
-		t.Fatalf("bodies %q, want the payload on every attempt", bodies)
+func TestRetryPostRetriedWhenItNeverLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   string
+		base func(t *testing.T) *http.Transport
+		url  func(t *testing.T) string
+	}{
+		{"dial error", "dial", func(*testing.T) *http.Transport { return &http.Transport{} }, closedURL},
+		{"proxy connect error", "proxyconnect", func(t *testing.T) *http.Transport {
+			proxy, _ := url.Parse(closedURL(t))
+			return &http.Transport{Proxy: http.ProxyURL(proxy)}
+		}, func(*testing.T) string { return "http://upstream.test/" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := tc.base(t)
+			t.Cleanup(base.CloseIdleConnections)
+			// counter sits between Retry and the base transport: it counts
+			// attempts and records the bodies they carried.
+			var attempts atomic.Int64
+			var mu sync.Mutex
+			var bodies []string
+			counter := rtFunc(func(req *http.Request) (*http.Response, error) {
+				attempts.Add(1)
+				b, _ := io.ReadAll(req.Body)
+				_ = req.Body.Close()
+				mu.Lock()
+				bodies = append(bodies, string(b))
+				mu.Unlock()
+				req.Body = io.NopCloser(bytes.NewReader(b))
+				return base.RoundTrip(req)
+			})
+			rt := Chain(counter, Retry(noWait))
+			resp, err := rt.RoundTrip(mustRequest(t, context.Background(), http.MethodPost, tc.url(t), "payload"))
+			if err == nil {
+				discard(resp)
+				t.Fatal("want a transport error")
+			}
+			var oe *net.OpError
+			if !errors.As(err, &oe) || oe.Op != tc.op {
+				t.Fatalf("err = %v, want a *net.OpError with Op %s", err, tc.op)
+			}
+			if n := attempts.Load(); n != 3 {
+				t.Fatalf("POST attempted %d times, want 3: the request never left", n)
+			}
+			if strings.Join(bodies, ",") != "payload,payload,payload" {
+				t.Fatalf("bodies %q, want the payload on every attempt", bodies)
+			}
+		})
 	}
 }
 
@@ -507,6 +522,9 @@ func TestRetryEvents(t *testing.T) {
 	obs := policies.ObserverFunc(func(e policies.Event) {
 		mu.Lock()
 		defer mu.Unlock()
+		if e.Key == "" || e.Name != "api" {
+			t.Errorf("event %+v: want Name api and Key set to the host", e)
+		}
 		s := e.Kind.String() + ":" + e.Type.String()
 		var se *StatusError
 		if errors.As(e.Err, &se) {

@@ -113,7 +113,6 @@ func TestFakeAdvanceFiresDueTimersInDeadlineOrder(t *testing.T) {
 	}
 }
 
-
 func TestFakeStop(t *testing.T) {
 	f := clock.NewFake(start)
 	tm := f.NewTimer(time.Second)
@@ -376,16 +375,35 @@ func TestFakeSetNeverGoesBackwards(t *testing.T) {
 func TestFakeConcurrentSleepers(t *testing.T) {
 	f := clock.NewFake(start)
 	const n = 100
-	var wg sync.WaitGroup
+	var sleepers sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
-		wg.Go(func() {
+		sleepers.Go(func() {
 			errs <- f.Sleep(context.Background(), time.Duration(i%10+1)*time.Millisecond)
 		})
 	}
-	// Noise: timers armed, reset and stopped, and the time read, meanwhile.
 	stop := make(chan struct{})
 	var noise sync.WaitGroup
+	// Readers run throughout.
+	for range 2 {
+		noise.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_ = f.Now()
+					_ = f.Timers()
+				}
+			}
+		})
+	}
+	if err := f.BlockUntil(waitCtx(t), n); err != nil {
+		t.Fatalf("BlockUntil(%d): %v", n, err)
+	}
+	// Every sleeper is armed. While the clock advances, other goroutines
+	// arm, reset and stop timers of their own (they would have made
+	// BlockUntil above return too early, so they start only now).
 	for range 4 {
 		noise.Go(func() {
 			for {
@@ -396,27 +414,22 @@ func TestFakeConcurrentSleepers(t *testing.T) {
 				}
 				tm := f.NewTimer(time.Hour)
 				tm.Reset(time.Hour)
-				_ = f.Now()
 				tm.Stop()
 				f.AfterFunc(time.Hour, func() {}).Stop()
 			}
 		})
 	}
-	if err := f.BlockUntil(waitCtx(t), n); err != nil {
-		t.Fatalf("BlockUntil(%d): %v", n, err)
-	}
 	for range 10 {
 		f.Advance(time.Millisecond)
 	}
-	wg.Wait()
-	close(stop)
-	noise.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
+	for range n {
+		if err := recv(t, errs); err != nil {
 			t.Errorf("Sleep = %v, want nil", err)
 		}
 	}
+	sleepers.Wait()
+	close(stop)
+	noise.Wait()
 	if got := f.Since(start); got != 10*time.Millisecond {
 		t.Errorf("Since(start) = %v, want 10ms", got)
 	}
@@ -501,9 +514,6 @@ func TestRealTimers(t *testing.T) {
 func TestRealAndFakeTimersAgree(t *testing.T) {
 	// The same Stop/Reset sequence on the real clock (inside a synctest
 	// bubble, so its time is virtual) and on a Fake gives the same answers.
-	type step struct {
-		stop, reset bool // after the timer fired unreceived
-	}
 	run := func(c clock.Clock, advance func(time.Duration)) (stopAfterFire, resetAfterFire bool, staleAfterReset bool) {
 		tm := c.NewTimer(time.Second)
 		advance(time.Second)
@@ -519,15 +529,15 @@ func TestRealAndFakeTimersAgree(t *testing.T) {
 		tm.Stop()
 		return
 	}
-	var real [3]bool
+	var onReal [3]bool
 	synctest.Test(t, func(t *testing.T) {
-		real[0], real[1], real[2] = run(clock.Real(), func(d time.Duration) { time.Sleep(d); synctest.Wait() })
+		onReal[0], onReal[1], onReal[2] = run(clock.Real(), func(d time.Duration) { time.Sleep(d); synctest.Wait() })
 	})
 	f := clock.NewFake(start)
 	var fake [3]bool
 	fake[0], fake[1], fake[2] = run(f, f.Advance)
-	if real != fake {
-		t.Errorf("[Stop after fire, Reset after fire, stale value after Reset]: real %v, fake %v", real, fake)
+	if onReal != fake {
+		t.Errorf("[Stop after fire, Reset after fire, stale value after Reset]: real %v, fake %v", onReal, fake)
 	}
 }
 

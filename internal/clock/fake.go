@@ -62,27 +62,34 @@ func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // Advance moves the clock forward by d and fires every timer that is due.
+// Concurrent calls add up: each moves the clock by its own d.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
-	target := f.now.Add(d)
-	f.mu.Unlock()
-	f.Set(target)
+	defer f.mu.Unlock()
+	f.setLocked(f.now.Add(d))
 }
 
 // Set moves the clock to t (never backwards) and fires every timer that is
 // due, in deadline order, with the clock reading each timer's deadline as it
 // fires.
 func (f *Fake) Set(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.setLocked(t)
+}
+
+// setLocked does Set's work under f.mu, so that a concurrent Advance, Stop or
+// Reset sees the whole move or none of it. Firing never blocks: a channel
+// timer's send is non-blocking and an AfterFunc's fn runs in its own
+// goroutine.
+func (f *Fake) setLocked(t time.Time) {
+	if t.Before(f.now) {
+		return
+	}
 	for {
-		f.mu.Lock()
-		if t.Before(f.now) {
-			f.mu.Unlock()
-			return
-		}
 		sort.SliceStable(f.timers, func(i, j int) bool { return f.timers[i].when.Before(f.timers[j].when) })
 		if len(f.timers) == 0 || f.timers[0].when.After(t) {
 			f.now = t
-			f.mu.Unlock()
 			return
 		}
 		next := f.timers[0]
@@ -90,10 +97,8 @@ func (f *Fake) Set(t time.Time) {
 		if next.when.After(f.now) {
 			f.now = next.when
 		}
-		now := f.now
 		f.signalLocked()
-		f.mu.Unlock()
-		next.fire(now)
+		next.fire(f.now)
 	}
 }
 
@@ -150,30 +155,49 @@ type fakeTimer struct {
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
 
+// Stop disarms t. Like time.Timer since Go 1.23, a value t fired but nobody
+// received is discarded, so no stale value is received after Stop returns,
+// and Stop then reports true.
 func (t *fakeTimer) Stop() bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
-	return t.f.removeLocked(t)
+	active := t.f.removeLocked(t)
+	return t.drainLocked() || active
 }
 
+// Reset re-arms t to fire after d. Like time.Timer since Go 1.23, it discards
+// a value t fired but nobody received, and then reports true.
 func (t *fakeTimer) Reset(d time.Duration) bool {
 	f := t.f
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	active := f.removeLocked(t)
+	if t.drainLocked() {
+		active = true
+	}
 	t.when = f.now.Add(d)
-	due := d <= 0
-	if !due {
+	if d <= 0 {
+		t.fire(f.now)
+	} else {
 		f.timers = append(f.timers, t)
 		f.signalLocked()
-	}
-	now := f.now
-	f.mu.Unlock()
-	if due {
-		t.fire(now)
 	}
 	return active
 }
 
+// drainLocked discards an unreceived value from t's channel; it reports
+// whether there was one. f.mu must be held, so no fire races with it.
+func (t *fakeTimer) drainLocked() bool {
+	select {
+	case <-t.ch: // a nil ch (AfterFunc) is never ready
+		return true
+	default:
+		return false
+	}
+}
+
+// fire delivers now on t's channel or starts t's function. It never blocks,
+// so it is called with f.mu held.
 func (t *fakeTimer) fire(now time.Time) {
 	if t.fn != nil {
 		go t.fn()
