@@ -46,8 +46,9 @@ type RateLimitOptions struct {
 }
 
 // RateLimitWith returns a middleware that rate-limits requests per key with
-// one policies.Limiter built from o.Policy. It panics at construction, with
-// a message naming the option, when o is invalid.
+// one policies.Limiter built from o.Policy; every handler the returned
+// middleware wraps shares that limiter. It panics at construction, with a
+// message naming the option, when o is invalid.
 //
 // Every response carries the IETF RateLimit-Policy and RateLimit fields
 // (draft-ietf-httpapi-ratelimit-headers), written before the handler runs,
@@ -123,7 +124,7 @@ type rlHandler struct {
 	limit       int64
 	capacity    int
 	perUnit     time.Duration // TokenBucket: the time one unit takes to refill; 0 for SlidingWindow
-	policyValue string // RateLimit-Policy, computed once
+	policyValue string        // RateLimit-Policy, computed once
 }
 
 // rlMiddleware is one wrapped handler.

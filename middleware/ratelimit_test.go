@@ -56,7 +56,10 @@ func TestRateLimitAdmitsThenRefuses(t *testing.T) {
 	var next rlCounter
 	h := RateLimit(policies.RateLimit{Limit: 2, Window: time.Minute, Clock: fake}, nil)(&next)
 
-	for i, wantRemaining := range []string{"1", "0"} {
+	// After the first request the bucket is whole in 30s; after the second,
+	// with nothing left, t is the time to the next token (30s), not to a
+	// whole bucket (60s).
+	for i, wantState := range []string{`"default";r=1;t=30`, `"default";r=0;t=30`} {
 		rec := rlServe(h, "192.0.2.1:1000")
 		if rec.Code != http.StatusOK {
 			t.Fatalf("request %d: status %d", i+1, rec.Code)
@@ -64,9 +67,8 @@ func TestRateLimitAdmitsThenRefuses(t *testing.T) {
 		if got := rec.Header().Get("RateLimit-Policy"); got != `"default";q=2;w=60` {
 			t.Fatalf("RateLimit-Policy = %q", got)
 		}
-		st := rec.Header().Get("RateLimit")
-		if !strings.Contains(st, ";r="+wantRemaining+";") {
-			t.Fatalf("request %d: RateLimit = %q, want r=%s", i+1, st, wantRemaining)
+		if st := rec.Header().Get("RateLimit"); st != wantState {
+			t.Fatalf("request %d: RateLimit = %q, want %q", i+1, st, wantState)
 		}
 		if rec.Header().Get("Retry-After") != "" || rec.Header().Get("X-RateLimit-Limit") != "" {
 			t.Fatalf("admitted response has Retry-After or legacy fields: %v", rec.Header())
@@ -86,7 +88,7 @@ func TestRateLimitAdmitsThenRefuses(t *testing.T) {
 	if got := res.Header.Get("Retry-After"); got != "30" {
 		t.Fatalf("Retry-After = %q, want 30", got)
 	}
-	if got := res.Header.Get("RateLimit"); got != `"default";r=0;t=60` {
+	if got := res.Header.Get("RateLimit"); got != `"default";r=0;t=30` { // the next token, as Retry-After
 		t.Fatalf("RateLimit = %q", got)
 	}
 	if got := res.Header.Get("RateLimit-Policy"); got != `"default";q=2;w=60` {
@@ -299,7 +301,7 @@ func TestRateLimitHeadersRoundTrip(t *testing.T) {
 			if !ok || l.Quota != 5 || l.Remaining != wantRemaining || l.Window != 10*time.Second || l.Name != "default" {
 				t.Fatalf("legacy=%v request %d: Parse = %+v, %v; want Quota 5, Remaining %d", legacy, i+1, l, ok, wantRemaining)
 			}
-			if i == 5 {
+			if i >= 4 { // exhausted: a client waits for the next token, as Retry-After says
 				d, ok := headers.Delay(rec.Header(), fake.Now())
 				if !ok || d != 2*time.Second {
 					t.Fatalf("Delay = %v, %v; want 2s", d, ok)
@@ -402,7 +404,7 @@ func rlCheck429(t *testing.T, codes []int, h http.Header) {
 	for k, want := range map[string]string{
 		"Retry-After":      "30",
 		"RateLimit-Policy": `"default";q=2;w=60`,
-		"RateLimit":        `"default";r=0;t=60`,
+		"RateLimit":        `"default";r=0;t=30`,
 		"Content-Type":     "application/problem+json",
 	} {
 		if got := h.Get(k); got != want {
@@ -481,6 +483,7 @@ func TestRateLimitMemoryBounded(t *testing.T) {
 	)
 	var before, after runtime.MemStats
 	runtime.GC()
+	runtime.GC()
 	runtime.ReadMemStats(&before)
 
 	h := RateLimit(policies.RateLimit{Limit: 10, Window: time.Minute, Clock: clock.NewFake(rlStart)}, nil)(rlNop)
@@ -495,8 +498,15 @@ func TestRateLimitMemoryBounded(t *testing.T) {
 		}
 	}
 	runtime.GC()
+	runtime.GC()
 	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(h)
+	// The limiter is alive and still knows the latest client (one unit taken).
+	r.RemoteAddr = rlIP(clients - 1)
+	clear(rec.HeaderMap)
+	h.ServeHTTP(rec, r)
+	if got := rec.Header().Get("RateLimit"); !strings.HasPrefix(got, `"default";r=8;`) {
+		t.Fatalf("latest client's RateLimit = %q, want r=8", got)
+	}
 	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 	t.Logf("%d distinct clients: heap grew by %.1f MiB (bound %d MiB)", clients, float64(grew)/(1<<20), bound>>20)
 	if grew > bound {

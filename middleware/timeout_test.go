@@ -1,0 +1,359 @@
+package middleware
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// toLog is a concurrency-safe buffer for a server's ErrorLog.
+type toLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *toLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *toLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// toServer starts a loopback server for h whose ErrorLog is captured.
+func toServer(h http.Handler) (*httptest.Server, *toLog) {
+	logs := &toLog{}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(logs, "", 0)
+	srv.Start()
+	return srv, logs
+}
+
+// toOuter sets X-Outer before calling next, like a middleware outside Timeout.
+func toOuter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Outer", "kept")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// toProblem is the exact body Timeout answers with after d.
+func toProblem(d time.Duration) string {
+	b, _ := json.Marshal(Problem{Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "the handler did not answer within " + d.String()})
+	return string(b)
+}
+
+func TestTimeoutInvalidDurationPanics(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.HasPrefix(msg, "middleware: Timeout duration must be > 0") {
+					t.Fatalf("Timeout(%v) panic = %q", d, msg)
+				}
+			}()
+			Timeout(d)
+		}()
+	}
+}
+
+func TestTimeoutSlowHandlerGets503Once(t *testing.T) {
+	const d = 10 * time.Millisecond
+	release := make(chan struct{})
+	type late struct {
+		writeErr, flushErr error
+	}
+	lateCh := make(chan late, 1)
+	srv, logs := toServer(toOuter(Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // ignores its context: the answer must not wait for it
+		w.Header().Set("X-Late", "1")
+		w.WriteHeader(http.StatusOK)
+		_, werr := io.WriteString(w, "late")
+		ferr := http.NewResponseController(w).Flush()
+		lateCh <- late{werr, ferr}
+	}))))
+
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body) // the whole answer, while the handler still runs
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	l := <-lateCh
+	srv.Close() // waits for the handler's return, and for the log
+
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", res.StatusCode)
+	}
+	if string(body) != toProblem(d) {
+		t.Fatalf("body = %q, want exactly one problem %q", body, toProblem(d))
+	}
+	if res.Header.Get("Content-Type") != "application/problem+json" || res.Header.Get("X-Outer") != "kept" || res.Header.Get("X-Late") != "" {
+		t.Fatalf("headers = %v", res.Header)
+	}
+	if !errors.Is(l.writeErr, http.ErrHandlerTimeout) || !errors.Is(l.flushErr, http.ErrHandlerTimeout) {
+		t.Fatalf("late Write err = %v, Flush err = %v, want http.ErrHandlerTimeout", l.writeErr, l.flushErr)
+	}
+	if s := logs.String(); strings.Contains(s, "superfluous") || s != "" {
+		t.Fatalf("server logged %q", s)
+	}
+}
+
+func TestTimeoutHandlerContextHasDeadline(t *testing.T) {
+	const d = 5 * time.Millisecond
+	var writeErr error
+	var ctxErr error
+	var deadlineIn time.Duration
+	start := time.Now()
+	h := Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dl, ok := r.Context().Deadline()
+		if !ok {
+			t.Error("handler context has no deadline")
+		}
+		deadlineIn = dl.Sub(start)
+		<-r.Context().Done()
+		ctxErr = r.Context().Err()
+		// The deadline has passed: however the timer's goroutine is
+		// scheduled, this write can no longer start an answer.
+		_, writeErr = io.WriteString(w, "too late")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if deadlineIn <= 0 || deadlineIn > d+time.Second {
+		t.Fatalf("deadline %v after start, want about %v", deadlineIn, d)
+	}
+	if !errors.Is(ctxErr, context.DeadlineExceeded) {
+		t.Fatalf("ctx.Err() = %v", ctxErr)
+	}
+	if !errors.Is(writeErr, http.ErrHandlerTimeout) {
+		t.Fatalf("Write err = %v, want http.ErrHandlerTimeout", writeErr)
+	}
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != toProblem(d) || !rec.Flushed {
+		t.Fatalf("got %d %q flushed=%v", rec.Code, rec.Body, rec.Flushed)
+	}
+}
+
+func TestTimeoutStreamingIsNotBuffered(t *testing.T) {
+	const d = 10 * time.Millisecond
+	next := make(chan struct{})
+	errCh := make(chan error, 1)
+	srv, logs := toServer(Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "chunk1\n")
+		w.(http.Flusher).Flush()
+		<-next               // the client has read chunk1: nothing was buffered
+		<-r.Context().Done() // past the deadline, the stream goes on
+		_, err := io.WriteString(w, "chunk2\n")
+		if err == nil {
+			err = http.NewResponseController(w).Flush()
+		}
+		errCh <- err
+	})))
+	defer srv.Close()
+
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d", res.StatusCode)
+	}
+	br := bufio.NewReader(res.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "chunk1\n" {
+		t.Fatalf("first chunk = %q, %v", line, err)
+	}
+	close(next)
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "chunk2\n" {
+		t.Fatalf("rest = %q, %v", rest, err)
+	}
+	if err := <-errCh; err != nil {
+		t.Fatalf("write after the deadline on a started stream: %v", err)
+	}
+	if s := logs.String(); s != "" {
+		t.Fatalf("server logged %q", s)
+	}
+}
+
+func TestTimeoutFastHandlerUntouched(t *testing.T) {
+	h := toOuter(Timeout(time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if w.Header().Get("X-Outer") != "kept" {
+			t.Error("handler does not see the outer headers")
+		}
+		w.Header().Del("X-Outer")
+		w.Header().Set("X-Handler", "1")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, "made")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+	if rec.Code != http.StatusCreated || rec.Body.String() != "made" {
+		t.Fatalf("got %d %q", rec.Code, rec.Body)
+	}
+	if rec.Header().Get("X-Handler") != "1" || rec.Header().Get("X-Outer") != "" {
+		t.Fatalf("headers = %v; the handler's changes must win", rec.Header())
+	}
+}
+
+func TestTimeoutHandlerReturningSilentlyGetsDefault(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Timeout(time.Minute)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).
+		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("Content-Type") != "" {
+		t.Fatalf("got %d %q %v", rec.Code, rec.Body, rec.Header())
+	}
+}
+
+func TestTimeoutClientCancelIsNotATimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var writeErr error
+	h := Timeout(time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		<-r.Context().Done()
+		_, writeErr = io.WriteString(w, "x")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx))
+	if writeErr != nil || rec.Code != http.StatusOK || rec.Body.String() != "x" {
+		t.Fatalf("got %d %q, write err %v: the client's cancel must not become a 503", rec.Code, rec.Body, writeErr)
+	}
+}
+
+// TestTimeoutNeverWritesTwice races the deadline against handlers that
+// answer right around it; the race detector checks that the recorder is
+// never written from two goroutines at once, and every answer is whole.
+func TestTimeoutNeverWritesTwice(t *testing.T) {
+	const d = time.Millisecond
+	h := Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(len(r.URL.Path)) * 100 * time.Microsecond)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	var ok, timedOut int
+	for i := range 100 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/"+strings.Repeat("x", i%20), nil))
+		switch {
+		case rec.Code == http.StatusOK && rec.Body.String() == "ok" && rec.Header().Get("Content-Type") == "text/plain":
+			ok++
+		case rec.Code == http.StatusServiceUnavailable && rec.Body.String() == toProblem(d) &&
+			rec.Header().Get("Content-Type") == "application/problem+json":
+			timedOut++
+		default:
+			t.Fatalf("mixed answer: %d %q %v", rec.Code, rec.Body, rec.Header())
+		}
+	}
+	t.Logf("%d answered, %d timed out", ok, timedOut)
+}
+
+func TestTimeoutPanicStopsTimer(t *testing.T) {
+	const d = time.Millisecond
+	rec := httptest.NewRecorder()
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Fatalf("recovered %v", v)
+			}
+		}()
+		Timeout(d)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })).
+			ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	}()
+	time.Sleep(2 * d) // past the deadline: the stopped timer must not answer
+	if rec.Body.Len() != 0 || len(rec.Header()) != 0 {
+		t.Fatalf("wrote after the handler panicked: %d %q", rec.Code, rec.Body)
+	}
+}
+
+func TestTimeoutResponseControllerAndHijack(t *testing.T) {
+	const d = 5 * time.Millisecond
+	srv, logs := toServer(Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w) // reaches the server's writer through Unwrap
+		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("SetWriteDeadline: %v", err)
+		}
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		<-r.Context().Done() // past the deadline: the timer must stay silent
+		_, _ = brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+		_ = brw.Flush()
+	})))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || string(body) != "hijacked" {
+		t.Fatalf("got %d %q", res.StatusCode, body)
+	}
+	srv.Close()
+	if s := logs.String(); s != "" {
+		t.Fatalf("server logged %q", s)
+	}
+}
+
+// toBench runs h serially and in parallel over recorders.
+func toBench(b *testing.B, h http.Handler) {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d", rec.Code)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Errorf("status %d", rec.Code)
+					return
+				}
+			}
+		})
+	})
+}
+
+var toOK = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, "ok")
+})
+
+func BenchmarkTimeout(b *testing.B) { toBench(b, Timeout(time.Minute)(toOK)) }
+
+// BenchmarkHTTPTimeoutHandler is the peer: net/http's TimeoutHandler runs
+// the handler in a new goroutine and buffers its whole answer.
+func BenchmarkHTTPTimeoutHandler(b *testing.B) {
+	toBench(b, http.TimeoutHandler(toOK, time.Minute, "timeout"))
+}
