@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/dunglas/httpsfv"
 )
 
 func TestWriteIETF(t *testing.T) {
@@ -98,5 +100,44 @@ func TestRoundTripRetryAfter(t *testing.T) {
 		if got, ok := RetryAfter(h, now); !ok || got != tt.want {
 			t.Errorf("WriteRetryAfter(%v) read back %v, %v; want %v", tt.in, got, ok, tt.want)
 		}
+	}
+}
+
+// The hand-written single-state path must emit exactly what httpsfv does.
+func TestWriteStateFastPathMatchesHTTPSFV(t *testing.T) {
+	cases := []State{
+		{Name: "default", Remaining: 50, Reset: 30 * time.Second},
+		{Name: "", Remaining: 0, Reset: 0},
+		{Name: "a b-c_d.e~f", Remaining: -3, Reset: 1500 * time.Millisecond},
+		{Name: "max", Remaining: MaxCount + 10, Reset: 1<<63 - 1},
+		{Name: "neg", Remaining: 7, Reset: -time.Second},
+	}
+	for _, st := range cases {
+		it := httpsfv.NewItem(st.Name)
+		it.Params.Add("r", clampWrite(st.Remaining))
+		it.Params.Add("t", min(ceilSeconds(st.Reset), MaxCount))
+		want, err := httpsfv.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.Header{}
+		WriteState(h, st)
+		if got := h.Get("RateLimit"); got != want {
+			t.Errorf("WriteState(%+v) = %q, want %q", st, got, want)
+		}
+	}
+	// Names that need escaping take the general path and still round-trip.
+	h := http.Header{}
+	WriteState(h, State{Name: `q"uote`, Remaining: 1, Reset: time.Second})
+	if got := h.Get("RateLimit"); got != `"q\"uote";r=1;t=1` {
+		t.Errorf("escaped name written as %q", got)
+	}
+}
+
+func BenchmarkWriteState(b *testing.B) {
+	h := http.Header{}
+	b.ReportAllocs()
+	for b.Loop() {
+		WriteState(h, State{Name: "default", Remaining: 42, Reset: 35 * time.Second})
 	}
 }
