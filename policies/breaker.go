@@ -224,7 +224,7 @@ var _ Policy = (*Circuit)(nil)
 // b.Validate()'s error when b is invalid.
 func NewCircuit(b Breaker) *Circuit {
 	if err := b.Validate(); err != nil {
-		panic(err)
+		panic(err.Error())
 	}
 	c := &Circuit{}
 	cfg := cbResolve(b)

@@ -185,7 +185,7 @@ func TestBreakerValidate(t *testing.T) {
 			func() {
 				defer func() {
 					r := recover()
-					if e, ok := r.(error); !ok || e.Error() != tc.want {
+					if msg, ok := r.(string); !ok || msg != tc.want {
 						t.Errorf("NewCircuit panicked with %v, want %q", r, tc.want)
 					}
 				}()

@@ -3,8 +3,8 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/resilient-result/resilient/policies"
@@ -38,7 +38,7 @@ const breakerMaxHosts = 1024
 // panics when p is invalid (see policies.Breaker.Validate).
 func Breaker(p policies.Breaker) Layer {
 	if err := p.Validate(); err != nil {
-		panic(fmt.Sprintf("transport: Breaker: %v", err))
+		panic("transport: " + strings.TrimPrefix(err.Error(), "policies: "))
 	}
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &breakerRT{next: next, opts: p, circuits: make(map[string]*policies.Circuit)}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,7 +332,7 @@ func TestBreakerForwardsCloseIdleAndKeepsRequest(t *testing.T) {
 func TestBreakerInvalidOptionsPanic(t *testing.T) {
 	defer func() {
 		msg := fmt.Sprint(recover())
-		if !strings.HasPrefix(msg, "transport: Breaker:") || !strings.Contains(msg, "Breaker.Failures") {
+		if msg != "transport: Breaker.Failures must be >= 0, got -1" {
 			t.Fatalf("panic = %q, want it to name transport and Breaker.Failures", msg)
 		}
 	}()

@@ -1,8 +1,8 @@
 package transport
 
 import (
-	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/resilient-result/resilient/headers"
 	"github.com/resilient-result/resilient/internal/clock"
@@ -32,7 +32,7 @@ import (
 // RateLimit panics when p is invalid (see policies.RateLimit.Validate).
 func RateLimit(p policies.RateLimit) Layer {
 	if err := p.Validate(); err != nil {
-		panic(fmt.Sprintf("transport: RateLimit: %v", err))
+		panic("transport: " + strings.TrimPrefix(err.Error(), "policies: "))
 	}
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &rateLimitRT{next: next, lim: policies.NewLimiter(p), clock: clock.Or(p.Clock)}

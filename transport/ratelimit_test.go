@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,7 +234,7 @@ func TestRateLimitForwardsCloseIdleAndErrors(t *testing.T) {
 func TestRateLimitInvalidOptionsPanic(t *testing.T) {
 	defer func() {
 		msg := fmt.Sprint(recover())
-		if !strings.HasPrefix(msg, "transport: RateLimit:") || !strings.Contains(msg, "RateLimit.Limit") {
+		if msg != "transport: RateLimit.Limit must be >= 0, got -1" {
 			t.Fatalf("panic = %q, want it to name transport and RateLimit.Limit", msg)
 		}
 	}()
