@@ -169,13 +169,13 @@ func (tw *timeoutWriter) Header() http.Header {
 		return tw.w.Header()
 	}
 	if tw.h == nil {
-		if tw.timedOut {
-			tw.h = make(http.Header)
-		} else {
-			tw.h = tw.w.Header().Clone()
-			if tw.h == nil {
-				tw.h = make(http.Header)
-			}
+		var src http.Header
+		if !tw.timedOut {
+			src = tw.w.Header()
+		}
+		tw.h = make(http.Header, len(src)+2)
+		for k, v := range src {
+			tw.h[k] = v[:len(v):len(v)] // shared, but an append by either side copies
 		}
 	}
 	return tw.h
