@@ -357,3 +357,7 @@ func BenchmarkTimeout(b *testing.B) { toBench(b, Timeout(time.Minute)(toOK)) }
 func BenchmarkHTTPTimeoutHandler(b *testing.B) {
 	toBench(b, http.TimeoutHandler(toOK, time.Minute, "timeout"))
 }
+
+// BenchmarkBareHandler is the handler alone, so the middlewares' overhead can
+// be read as the difference.
+func BenchmarkBareHandler(b *testing.B) { toBench(b, toOK) }
