@@ -209,7 +209,11 @@ func (r Retry) Execute(ctx context.Context, op func(context.Context) error) erro
 		}
 		if cause := clk.Sleep(ctx, d.Delay); cause != nil {
 			err = fmt.Errorf("%w (retry wait cut short: %w)", err, cause)
-			emit(r.Observer, Event{Kind: KindRetry, Name: r.Name, Type: EventRetryStop, Attempt: attempt, Delay: d.Delay, Err: err, Reason: StopCanceled})
+			reason := StopCanceled
+			if errors.Is(cause, context.DeadlineExceeded) {
+				reason = StopDeadline
+			}
+			emit(r.Observer, Event{Kind: KindRetry, Name: r.Name, Type: EventRetryStop, Attempt: attempt, Delay: d.Delay, Err: err, Reason: reason})
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/resilient-result/resilient/policies"
 	"io"
 	"net/http"
 	"strconv"
@@ -24,13 +25,30 @@ import (
 // there is nothing to fall back for: the primary's outcome is returned.
 //
 // StaticResponse builds a canned alt. Fallback is not a retry: stack Retry
-// inside it to retry the primary first. A nil alt panics.
+// inside it to retry the primary first. A nil alt panics. Fallback is
+// FallbackWith(alt, FallbackOptions{}).
 func Fallback(alt http.RoundTripper) Layer {
+	return FallbackWith(alt, FallbackOptions{})
+}
+
+// FallbackOptions names a Fallback layer and lets it be observed. The zero
+// value is an unnamed, silent fallback.
+type FallbackOptions struct {
+	// Name is the layer's name in events; default "".
+	Name string
+	// Observer receives a policies.EventFallback (Kind KindFallback, Key the
+	// request's host, Err the primary's failure) each time alt answers
+	// instead of the primary; nil means none.
+	Observer policies.Observer
+}
+
+// FallbackWith is Fallback with options: see Fallback for what it does.
+func FallbackWith(alt http.RoundTripper, o FallbackOptions) Layer {
 	if alt == nil {
 		panic("transport: Fallback alt must not be nil")
 	}
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &fallbackRT{next: next, alt: alt}
+		return &fallbackRT{next: next, alt: alt, o: o}
 	}
 }
 
@@ -38,6 +56,7 @@ func Fallback(alt http.RoundTripper) Layer {
 type fallbackRT struct {
 	next http.RoundTripper
 	alt  http.RoundTripper
+	o    FallbackOptions
 }
 
 var _ http.RoundTripper = (*fallbackRT)(nil)
@@ -63,6 +82,13 @@ func (f *fallbackRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		altReq = req.Clone(req.Context())
 		altReq.Body = body
+	}
+	if f.o.Observer != nil {
+		cause := err
+		if cause == nil {
+			cause = &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Method: req.Method, URL: statusURL(req), Header: resp.Header}
+		}
+		f.o.Observer.Observe(policies.Event{Kind: policies.KindFallback, Name: f.o.Name, Key: hostKey(req), Type: policies.EventFallback, Err: cause})
 	}
 	discard(resp)
 	return f.alt.RoundTrip(altReq)

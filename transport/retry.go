@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -142,8 +143,12 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 				err = fmt.Errorf("transport: retry wait cut short: %w", serr)
 			}
 			if p.Observer != nil {
+				reason := policies.StopCanceled
+				if errors.Is(serr, context.DeadlineExceeded) {
+					reason = policies.StopDeadline
+				}
 				p.Observer.Observe(policies.Event{Kind: policies.KindRetry, Name: p.Name,
-					Type: policies.EventRetryStop, Attempt: attempt, Delay: d.Delay, Err: err})
+					Type: policies.EventRetryStop, Attempt: attempt, Delay: d.Delay, Err: err, Reason: reason})
 			}
 			return nil, err
 		}

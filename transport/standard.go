@@ -44,13 +44,25 @@ const (
 // client and share the client.
 //
 //	client := &http.Client{Transport: transport.Chain(nil, transport.Standard()...)}
-func Standard() []Layer {
+func Standard() []Layer { return StandardWith(nil) }
+
+// StandardWith is Standard with every layer reporting its events to o (nil
+// means silent), so metrics, traces and logs can see what the stack does.
+// The two timeouts are named "call" and "attempt" in their events.
+func StandardWith(o policies.Observer) []Layer {
+	return stack(o, standardCallTimeout, policies.Retry{}, standardAttemptTimeout)
+}
+
+// stack builds the presets' five layers in their one order, every layer
+// reporting to o.
+func stack(o policies.Observer, call time.Duration, retry policies.Retry, attempt time.Duration) []Layer {
+	retry.Observer = o
 	return []Layer{
-		Timeout(standardCallTimeout),
-		Retry(policies.Retry{}),
-		Breaker(policies.Breaker{}),
-		RateLimit(policies.RateLimit{}),
-		Timeout(standardAttemptTimeout),
+		TimeoutWith(policies.Timeout{After: call, Name: "call", Observer: o}),
+		Retry(retry),
+		Breaker(policies.Breaker{Observer: o}),
+		RateLimit(policies.RateLimit{Observer: o}),
+		TimeoutWith(policies.Timeout{After: attempt, Name: "attempt", Observer: o}),
 	}
 }
 
@@ -69,17 +81,11 @@ func Standard() []Layer {
 // wait beyond 60s, or past the call's deadline, returns the last response at
 // once. Like Standard, each call returns fresh layers.
 func ThirdPartyAPI() []Layer {
-	return []Layer{
-		Timeout(thirdPartyCallTimeout),
-		Retry(policies.Retry{
-			MaxAttempts: 5,
-			Backoff:     policies.Exponential(500*time.Millisecond, 30*time.Second),
-			MaxDelay:    60 * time.Second,
-		}),
-		Breaker(policies.Breaker{}),
-		RateLimit(policies.RateLimit{}),
-		Timeout(thirdPartyAttemptTimeout),
-	}
+	return stack(nil, thirdPartyCallTimeout, policies.Retry{
+		MaxAttempts: 5,
+		Backoff:     policies.Exponential(500*time.Millisecond, 30*time.Second),
+		MaxDelay:    60 * time.Second,
+	}, thirdPartyAttemptTimeout)
 }
 
 // Internal returns a stack for service-to-service calls inside one
@@ -97,16 +103,10 @@ func ThirdPartyAPI() []Layer {
 // request through the RoundTripper that Chain builds from one call's layers:
 // Chain once per client and share the client.
 func Internal() []Layer {
-	return []Layer{
-		Timeout(internalCallTimeout),
-		Retry(policies.Retry{
-			MaxAttempts: 3,
-			Backoff:     policies.Exponential(25*time.Millisecond, time.Second),
-			MaxDelay:    2 * time.Second,
-			Budget:      &policies.Budget{},
-		}),
-		Breaker(policies.Breaker{}),
-		RateLimit(policies.RateLimit{}),
-		Timeout(internalAttemptTimeout),
-	}
+	return stack(nil, internalCallTimeout, policies.Retry{
+		MaxAttempts: 3,
+		Backoff:     policies.Exponential(25*time.Millisecond, time.Second),
+		MaxDelay:    2 * time.Second,
+		Budget:      &policies.Budget{},
+	}, internalAttemptTimeout)
 }

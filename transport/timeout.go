@@ -27,8 +27,19 @@ func Timeout(d time.Duration) Layer {
 	if d <= 0 {
 		panic("transport: Timeout duration must be > 0, got " + d.String())
 	}
+	return TimeoutWith(policies.Timeout{After: d})
+}
+
+// TimeoutWith is Timeout configured by p: p.After is the duration (it must
+// be > 0), p.Name names the layer in events and in the *policies.TimeoutError
+// it returns, and p.Observer receives a policies.EventTimeout (Key the
+// request's host) each time the timeout cuts a call short.
+func TimeoutWith(p policies.Timeout) Layer {
+	if p.After <= 0 {
+		panic("transport: Timeout duration must be > 0, got " + p.After.String())
+	}
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &timeoutRT{next: next, d: d}
+		return &timeoutRT{next: next, d: p.After, name: p.Name, o: p.Observer}
 	}
 }
 
@@ -36,6 +47,8 @@ func Timeout(d time.Duration) Layer {
 type timeoutRT struct {
 	next http.RoundTripper
 	d    time.Duration
+	name string
+	o    policies.Observer
 }
 
 var _ http.RoundTripper = (*timeoutRT)(nil)
@@ -52,6 +65,10 @@ func (t *timeoutRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			discard(resp)
 		}
 		if te != nil {
+			te.Name = t.name
+			if t.o != nil {
+				t.o.Observe(policies.Event{Kind: policies.KindTimeout, Name: t.name, Key: hostKey(req), Type: policies.EventTimeout, Delay: t.d, Err: err})
+			}
 			return nil, te
 		}
 		return nil, err
