@@ -300,3 +300,15 @@ func TestTimedOut(t *testing.T) {
 		}
 	})
 }
+
+func TestTimeoutCauseIsRecognised(t *testing.T) {
+	cause := TimeoutCause(time.Millisecond)
+	parent := context.Background()
+	tctx, cancel := context.WithTimeoutCause(parent, time.Nanosecond, cause)
+	defer cancel()
+	<-tctx.Done()
+	te := TimedOut(parent, tctx, tctx.Err())
+	if te == nil || te.After != time.Millisecond || !errors.Is(te, ErrTimeout) || errors.Is(te, context.DeadlineExceeded) {
+		t.Fatalf("TimedOut = %#v, want a *TimeoutError after 1ms that is ErrTimeout and not the caller's deadline", te)
+	}
+}

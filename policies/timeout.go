@@ -52,6 +52,12 @@ type timeoutCause struct{ after time.Duration }
 
 func (c *timeoutCause) Error() string { return fmt.Sprintf("policies: timeout after %v", c.after) }
 
+// TimeoutCause returns the cause a context ended by a policy timeout of d
+// carries, the one WithTimeout uses and TimedOut recognises. Adapters that
+// apply the same timeout on every call make it once and pass it to
+// context.WithTimeoutCause, saving an allocation per call.
+func TimeoutCause(d time.Duration) error { return &timeoutCause{after: d} }
+
 // WithTimeout returns a child of ctx that ends after d with a cause that
 // TimedOut recognises, so adapters can tell their own timeout apart from the
 // caller's deadline. A caller deadline earlier than d still ends it first,
