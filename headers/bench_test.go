@@ -3,6 +3,7 @@ package headers
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 func BenchmarkRetryAfter(b *testing.B) {
@@ -90,6 +91,25 @@ func TestNoAllocs(t *testing.T) {
 	} {
 		if n := testing.AllocsPerRun(100, func() { Delay(h, now) }); n != 0 {
 			t.Errorf("%s: Delay allocates %v times", name, n)
+		}
+	}
+}
+
+// BenchmarkParseNone is the common case on a client: a response that
+// announces no limit at all.
+func BenchmarkParseNone(b *testing.B) {
+	h := http.Header{
+		"Content-Type":   {"application/json"},
+		"Content-Length": {"1234"},
+		"Date":           {"Fri, 04 Dec 2026 16:00:00 GMT"},
+		"Cache-Control":  {"no-store"},
+		"Server":         {"nginx"},
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := Parse(h, now); ok {
+			b.Fatal("found a limit")
 		}
 	}
 }

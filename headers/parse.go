@@ -2,6 +2,7 @@ package headers
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -48,7 +49,7 @@ var unknown = Limit{Quota: -1, Remaining: -1, Reset: -1}
 // fields are present.
 func Parse(h http.Header, now time.Time) (Limit, bool) {
 	var p picker
-	if len(h) == 0 {
+	if !mayCarryLimits(h) {
 		return Limit{}, false
 	}
 	parseIETF(h, &p)
@@ -60,6 +61,21 @@ func Parse(h http.Header, now time.Time) (Limit, bool) {
 	parseAzure(h, &p)
 	parseShopify(h, &p)
 	return p.best, p.ok
+}
+
+// mayCarryLimits reports whether any field name in h belongs to a dialect
+// Parse reads. One pass over the (usually few) names is much cheaper than
+// looking up every dialect's names, and most responses carry none.
+func mayCarryLimits(h http.Header) bool {
+	for k := range h {
+		if k == "" || (k[0] != 'R' && k[0] != 'X' && k[0] != 'A') {
+			continue // every dialect's names start with one of these
+		}
+		if strings.Contains(k, "Ratelimit") || strings.Contains(k, "Rate-Limit") || k == keyShopify {
+			return true
+		}
+	}
+	return false
 }
 
 // picker keeps the most restrictive limit seen so far.

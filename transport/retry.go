@@ -48,8 +48,9 @@ import (
 // When the caller's context ends during a wait, the error wraps the
 // context's cause.
 //
-// Each attempt sends a clone of the request (the caller's is never
-// modified); attempts after the first get a fresh body from GetBody. Every
+// The caller's request is never modified: the first attempt sends it as it
+// came, and an attempt that needs a fresh body (from GetBody) sends a
+// shallow copy carrying it, so the success path costs no allocation. Every
 // response not handed to the caller is drained (up to 64 KiB) and closed so
 // its connection is reused. p.Budget, when set, is charged one request per
 // call. Events (EventRetry, EventRetryStop, EventBudgetExhausted) go to
@@ -92,8 +93,12 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	var body io.ReadCloser // the body of the next attempt, from GetBody
 	for attempt := 1; ; attempt++ {
-		areq := req.Clone(ctx)
+		areq := req // the first attempt goes out as it came: nothing here modifies it
 		if body != nil {
+			// Later attempts need their own body: a shallow copy carries it,
+			// sharing the rest (which no RoundTripper may modify).
+			areq = new(http.Request)
+			*areq = *req
 			areq.Body, body = body, nil
 		}
 		resp, err := rt.next.RoundTrip(areq)

@@ -39,16 +39,17 @@ func TimeoutWith(p policies.Timeout) Layer {
 		panic("transport: Timeout duration must be > 0, got " + p.After.String())
 	}
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &timeoutRT{next: next, d: p.After, name: p.Name, o: p.Observer}
+		return &timeoutRT{next: next, d: p.After, name: p.Name, o: p.Observer, cause: policies.TimeoutCause(p.After)}
 	}
 }
 
 // timeoutRT is the RoundTripper built by Timeout.
 type timeoutRT struct {
-	next http.RoundTripper
-	d    time.Duration
-	name string
-	o    policies.Observer
+	next  http.RoundTripper
+	d     time.Duration
+	name  string
+	o     policies.Observer
+	cause error // made once: every call's context ends with it
 }
 
 var _ http.RoundTripper = (*timeoutRT)(nil)
@@ -56,7 +57,7 @@ var _ http.RoundTripper = (*timeoutRT)(nil)
 // RoundTrip sends req with a context that ends after d; see Timeout.
 func (t *timeoutRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	parent := req.Context()
-	tctx, cancel := policies.WithTimeout(parent, t.d)
+	tctx, cancel := context.WithTimeoutCause(parent, t.d, t.cause)
 	resp, err := t.next.RoundTrip(req.WithContext(tctx))
 	if err != nil {
 		te := policies.TimedOut(parent, tctx, err)
