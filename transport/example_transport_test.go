@@ -125,3 +125,36 @@ func ExampleDoJSON() {
 	fmt.Printf("%+v %v\n", u.Value(), u.Err())
 	// Output: {ID:42 Name:Ada} <nil>
 }
+
+// Chain stacks layers over a base transport, the first outermost: here a
+// Retry that tries a flaky upstream again, inside a Timeout that bounds the
+// whole call.
+func ExampleChain() {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "recovered")
+	}))
+	defer srv.Close()
+
+	rt := transport.Chain(srv.Client().Transport,
+		transport.Timeout(5*time.Second),
+		transport.Retry(policies.Retry{Backoff: policies.Constant(time.Millisecond)}),
+	)
+	client := &http.Client{Transport: rt}
+	defer client.CloseIdleConnections()
+
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body), "after", calls.Load(), "calls")
+	// Output: 200 recovered after 2 calls
+}
