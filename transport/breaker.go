@@ -117,7 +117,7 @@ func (b *breakerRT) circuit(host string) *policies.Circuit {
 	}
 	o := b.opts
 	if o.Observer != nil {
-		o.Observer = breakerKeyObserver{o: o.Observer, key: host}
+		o.Observer = keyObserver{o: o.Observer, key: host}
 	}
 	c = policies.NewCircuit(o)
 	b.circuits[host] = c
@@ -145,16 +145,3 @@ func (b *breakerRT) evictLocked() {
 // CloseIdleConnections forwards to the wrapped transport.
 func (b *breakerRT) CloseIdleConnections() { forwardCloseIdle(b.next) }
 
-// breakerKeyObserver stamps a host's circuit events with the host as Key.
-type breakerKeyObserver struct {
-	o   policies.Observer
-	key string
-}
-
-// Observe forwards e with Key set.
-func (k breakerKeyObserver) Observe(e policies.Event) {
-	if e.Key == "" {
-		e.Key = k.key
-	}
-	k.o.Observe(e)
-}

@@ -87,7 +87,7 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	idempotent := retryIdempotent(req)
 	p := rt.p
 	if p.Observer != nil {
-		p.Observer = retryKeyObserver{o: p.Observer, key: hostKey(req)}
+		p.Observer = keyObserver{o: p.Observer, key: hostKey(req)}
 	}
 	p.Budget.Request()
 
@@ -163,20 +163,6 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // CloseIdleConnections forwards to the wrapped RoundTripper.
 func (rt *retryRT) CloseIdleConnections() { forwardCloseIdle(rt.next) }
 
-// retryKeyObserver stamps the retry events of one request with its host as
-// Key.
-type retryKeyObserver struct {
-	o   policies.Observer
-	key string
-}
-
-// Observe forwards e with Key set.
-func (k retryKeyObserver) Observe(e policies.Event) {
-	if e.Key == "" {
-		e.Key = k.key
-	}
-	k.o.Observe(e)
-}
 
 // retryIdempotent reports whether req may be sent twice: an idempotent
 // method (RFC 9110 section 9.2.2, with the safe ones) or an Idempotency-Key

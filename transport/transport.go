@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/resilient-result/resilient/policies"
+
 	"github.com/hashicorp/go-cleanhttp"
 )
 
@@ -87,4 +89,18 @@ func hostKey(req *http.Request) string {
 		return req.Host
 	}
 	return req.URL.Host
+}
+
+// keyObserver stamps the events of a per-host policy with the host as Key.
+type keyObserver struct {
+	o   policies.Observer
+	key string
+}
+
+// Observe forwards e with Key set.
+func (k keyObserver) Observe(e policies.Event) {
+	if e.Key == "" {
+		e.Key = k.key
+	}
+	k.o.Observe(e)
 }
