@@ -144,4 +144,3 @@ func (b *breakerRT) evictLocked() {
 
 // CloseIdleConnections forwards to the wrapped transport.
 func (b *breakerRT) CloseIdleConnections() { forwardCloseIdle(b.next) }
-

@@ -163,7 +163,6 @@ func (rt *retryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // CloseIdleConnections forwards to the wrapped RoundTripper.
 func (rt *retryRT) CloseIdleConnections() { forwardCloseIdle(rt.next) }
 
-
 // retryIdempotent reports whether req may be sent twice: an idempotent
 // method (RFC 9110 section 9.2.2, with the safe ones) or an Idempotency-Key
 // header.
