@@ -41,12 +41,56 @@ func (e *keyMissing) Unwrap() error { return ErrNoKey }
 // ClientIP is the default KeyFunc of RateLimit.
 func ClientIP() KeyFunc {
 	return func(r *http.Request) (string, error) {
+		if k, ok := keyIPv4Remote(r.RemoteAddr); ok {
+			return k, nil // the common case, without allocating
+		}
 		a, ok := keyParseRemote(r.RemoteAddr)
 		if !ok {
 			return "", &keyMissing{reason: "RemoteAddr " + strconv.Quote(r.RemoteAddr) + " is not an IP address"}
 		}
 		return keyOf(a), nil
 	}
+}
+
+// keyIPv4Remote returns the key of a RemoteAddr that is a plain IPv4
+// address, "ip:port" or "ip", as a substring of it, so it costs no
+// allocation; it reports false for anything else (IPv6, garbage), which the
+// general path handles. The substring is the canonical form keyOf writes:
+// netip.ParseAddr accepts only the four decimal octets, with no leading
+// zeros. The port is checked as netip.ParseAddrPort does, so both paths
+// accept the same addresses.
+func keyIPv4Remote(s string) (string, bool) {
+	host := s
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		host = s[:i]
+		if !keyValidPort(s[i+1:]) {
+			return "", false
+		}
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.Is4() {
+		return "", false
+	}
+	return host, true
+}
+
+// keyValidPort reports whether s is a port as netip.ParseAddrPort takes it:
+// decimal digits worth at most 65535.
+func keyValidPort(s string) bool {
+	if s == "" {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+		if n > 65535 {
+			return false
+		}
+	}
+	return true
 }
 
 // TrustedProxies returns a KeyFunc for a server behind reverse proxies whose

@@ -211,3 +211,51 @@ func TestComposeReturnsFirstError(t *testing.T) {
 	keyMustPanic(t, "at least one", func() { Compose() })
 	keyMustPanic(t, "KeyFunc 1 is nil", func() { Compose(ClientIP(), nil) })
 }
+
+// keyReference is ClientIP's general path, which its allocation-free IPv4
+// path must agree with.
+func keyReference(remote string) (string, bool) {
+	a, ok := keyParseRemote(remote)
+	if !ok {
+		return "", false
+	}
+	return keyOf(a), true
+}
+
+func TestClientIPFastPathAgrees(t *testing.T) {
+	for _, remote := range []string{
+		"192.0.2.1:1234", "192.0.2.1", "0.0.0.0:0", "255.255.255.255:65535", "192.0.2.1:65536",
+		"192.0.2.1:", ":80", "192.0.2.1:+80", "192.0.2.1:0080", "192.0.2.1:8_0", "192.0.2.01:80",
+		"192.0.2.1:80:80", "192.0.2:80", "192.0.2.1.5:80", "[192.0.2.1]:80", "::ffff:192.0.2.1",
+		"[::ffff:192.0.2.1]:80", "2001:db8::1", "[2001:db8::1]:443", "1.2.3.4%eth0:80", " 1.2.3.4:80", "",
+	} {
+		want, wantOK := keyReference(remote)
+		got, err := ClientIP()(keyReq(remote))
+		if (err == nil) != wantOK || got != want {
+			t.Errorf("ClientIP(%q) = %q, %v; the general path gives %q, %v", remote, got, err, want, wantOK)
+		}
+	}
+}
+
+func FuzzClientIPFastPath(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:1234", "192.0.2.1", "[2001:db8::1]:443", "1.2.3.4:99999", "01.2.3.4:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, remote string) {
+		k, ok := keyIPv4Remote(remote)
+		if !ok {
+			return // the general path decides
+		}
+		if want, wantOK := keyReference(remote); !wantOK || k != want {
+			t.Fatalf("keyIPv4Remote(%q) = %q; the general path gives %q, %v", remote, k, want, wantOK)
+		}
+	})
+}
+
+func TestClientIPv4DoesNotAllocate(t *testing.T) {
+	fn := ClientIP()
+	r := keyReq("192.0.2.1:43210")
+	if n := testing.AllocsPerRun(100, func() { _, _ = fn(r) }); n != 0 {
+		t.Fatalf("ClientIP allocates %v times per IPv4 request, want 0", n)
+	}
+}

@@ -555,3 +555,48 @@ func BenchmarkRateLimit(b *testing.B) {
 		})
 	}
 }
+
+// TestRateLimitStateValueMatchesHeaders checks the hand-built RateLimit value
+// against headers.WriteState, byte for byte.
+func TestRateLimitStateValueMatchesHeaders(t *testing.T) {
+	rl := RateLimitWith(RateLimitOptions{Policy: policies.RateLimit{Limit: 10}, PolicyName: "per-client"})(rlNop).(*rlMiddleware).rl
+	for _, remaining := range []int64{-5, 0, 1, 42, headers.MaxCount, headers.MaxCount + 1, 1 << 62} {
+		for _, reset := range []time.Duration{-time.Second, 0, 1, time.Second - 1, time.Second, time.Second + 1,
+			90 * time.Minute, time.Duration(1<<63 - 1)} {
+			h := http.Header{}
+			headers.WriteState(h, headers.State{Name: "per-client", Remaining: remaining, Reset: reset})
+			if got, want := rl.stateValue(remaining, reset), h.Get("RateLimit"); got != want {
+				t.Errorf("stateValue(%d, %v) = %q, headers.WriteState writes %q", remaining, reset, got, want)
+			}
+		}
+	}
+}
+
+// TestRateLimitNameNeedingEscapes takes the general path.
+func TestRateLimitNameNeedingEscapes(t *testing.T) {
+	h := RateLimitWith(RateLimitOptions{
+		Policy:     policies.RateLimit{Limit: 10, Window: time.Minute, Clock: clock.NewFake(rlStart)},
+		PolicyName: `a"b\c`,
+	})(&rlCounter{})
+	rec := rlServe(h, "192.0.2.1:1")
+	if got, want := rec.Header().Get("RateLimit"), `"a\"b\\c";r=9;t=6`; got != want {
+		t.Fatalf("RateLimit = %q, want %q", got, want)
+	}
+}
+
+// TestRateLimitHeaderValuesAreSeparate checks that the two fields, whose
+// values share one array, cannot change each other.
+func TestRateLimitHeaderValuesAreSeparate(t *testing.T) {
+	h := RateLimit(policies.RateLimit{Limit: 10, Window: time.Minute, Clock: clock.NewFake(rlStart)}, nil)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Add("RateLimit-Policy", `"other";q=1`)
+			w.Header()["Ratelimit-Policy"][0] = `"changed";q=2`
+		}))
+	rec := rlServe(h, "192.0.2.1:1")
+	if got := rec.Header().Values("RateLimit"); len(got) != 1 || got[0] != `"default";r=9;t=6` {
+		t.Fatalf("RateLimit = %q after the handler changed RateLimit-Policy", got)
+	}
+	if got := rec.Header().Values("RateLimit-Policy"); len(got) != 2 || got[0] != `"changed";q=2` || got[1] != `"other";q=1` {
+		t.Fatalf("RateLimit-Policy = %q", got)
+	}
+}

@@ -3,6 +3,7 @@ package middleware
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -42,63 +43,110 @@ import (
 // Unlike http.TimeoutHandler, it starts no goroutine per request, does not
 // buffer the response, and never writes after the handler began its own
 // answer.
+//
+// Like every ResponseWriter, the one the handler gets must not be used (nor
+// its Header map) after the handler returns: Timeout reuses it for later
+// requests. The request's context, on the other hand, is the handler's to
+// keep: it is never reused, and it is done once ServeHTTP has returned.
 func Timeout(d time.Duration) func(http.Handler) http.Handler {
 	if d <= 0 {
 		panic("middleware: Timeout duration must be > 0, got " + d.String())
 	}
+	cause := policies.TimeoutCause(d) // one for every request: it only says d
+	detail := "the handler did not answer within " + d.String()
 	return func(next http.Handler) http.Handler {
-		return &toHandler{d: d, next: next}
+		return &toHandler{d: d, next: next, cause: cause, detail: detail}
 	}
 }
 
 // toHandler is one handler behind a Timeout.
 type toHandler struct {
-	d    time.Duration
-	next http.Handler
+	d      time.Duration
+	next   http.Handler
+	cause  error     // the cause of every request context our deadline ends
+	detail string    // the 503's problem detail
+	pool   sync.Pool // of idle *timeoutWriter
 }
 
 var _ http.Handler = (*toHandler)(nil)
 
 func (h *toHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parent := r.Context()
-	ctx, cancel := policies.WithTimeout(parent, h.d)
-	tw := &timeoutWriter{w: w, ctx: ctx, parent: parent, d: h.d}
+	// The context has its own timer; the 503 has the writer's (pooled, so
+	// free), armed for the same d a moment later, so it fires once the
+	// context has ended. context.AfterFunc would cost more than the timer.
+	ctx, cancel := context.WithTimeoutCause(parent, h.d, h.cause)
+	tw, _ := h.pool.Get().(*timeoutWriter)
+	if tw == nil {
+		tw = &timeoutWriter{to: h}
+	}
+	tw.w, tw.ctx, tw.parent = w, ctx, parent
 	tw.fired.Add(1)
-	stop := context.AfterFunc(ctx, tw.expire)
-	defer func() {
-		// Runs on panic too. Stop the timer before cancel, which would fire
-		// it; if it is already running, wait for it to finish writing.
-		if stop() {
-			tw.fired.Done()
-		}
-		tw.fired.Wait()
-		cancel()
-	}()
+	if tw.timer == nil {
+		tw.timer = time.AfterFunc(h.d, tw.expire)
+	} else {
+		tw.timer.Reset(h.d) // stopped, or run to its end, when pooled
+	}
+	defer h.release(tw, cancel) // on panic too
 	h.next.ServeHTTP(tw, r.WithContext(ctx))
 }
 
-// timeoutWriter is the ResponseWriter a handler behind Timeout writes to. The
-// mutex serialises the handler's writes with the timer's 503.
+// release ends one request: it stops the writer's timer, waits for it if it
+// is already running (so it can no longer write), cancels the handler's
+// context and pools the writer. Reusing the writer is safe because nothing
+// holds it any more: the timer has stopped or finished, and net/http
+// forbids the handler to use its ResponseWriter after ServeHTTP returns.
+func (h *toHandler) release(tw *timeoutWriter, cancel context.CancelFunc) {
+	if tw.timer.Stop() {
+		tw.fired.Done() // it will not run
+	}
+	tw.fired.Wait()
+	if !tw.started && !tw.timedOut {
+		// The handler returned without writing: net/http answers for it
+		// with the underlying headers, which must be the handler's.
+		tw.syncHeaderLocked(false) // the timer is done: no lock needed
+	}
+	cancel()
+	tw.w, tw.ctx, tw.parent = nil, nil, nil
+	tw.started, tw.timedOut, tw.own = false, false, false
+	if len(tw.hdr) > toMaxPooledHeader {
+		tw.hdr = nil // do not keep a rare huge map alive
+	} else {
+		clear(tw.hdr)
+	}
+	h.pool.Put(tw)
+}
+
+// toMaxPooledHeader is the most header fields a pooled writer's private map
+// may have held and still be kept for reuse.
+const toMaxPooledHeader = 32
+
+// timeoutWriter is the ResponseWriter a handler behind Timeout writes to,
+// pooled by its toHandler. The mutex serialises the handler's writes with
+// the timer's 503.
 type timeoutWriter struct {
-	w      http.ResponseWriter
-	ctx    context.Context // the handler's context, ending at the deadline
-	parent context.Context // the request's own context
-	d      time.Duration
-	fired  sync.WaitGroup // done when the timer has run or can no longer run
+	to    *toHandler
+	timer *time.Timer    // runs expire at the deadline; made once, then Reset
+	fired sync.WaitGroup // done when the timer has run or can no longer run
 
 	mu       sync.Mutex
-	h        http.Header // the handler's headers until it starts; nil until asked for
-	started  bool        // the handler's answer has begun: the timer stays silent
-	timedOut bool        // the 503 was written: the handler's answer is refused
+	w        http.ResponseWriter
+	ctx      context.Context // the handler's context, ending at the deadline
+	parent   context.Context // the request's own context
+	hdr      http.Header     // the handler's headers until it starts (when own); kept, cleared, across requests
+	own      bool            // the handler asked for Header before starting: hdr is its map
+	started  bool            // the handler's answer has begun: the timer stays silent
+	timedOut bool            // the 503 was written: the handler's answer is refused
 }
 
 var (
 	_ http.ResponseWriter = (*timeoutWriter)(nil)
 	_ http.Flusher        = (*timeoutWriter)(nil)
 	_ http.Hijacker       = (*timeoutWriter)(nil)
+	_ io.StringWriter     = (*timeoutWriter)(nil)
 )
 
-// expire runs when the handler's context ends.
+// expire runs when the timer fires, just after the handler's context ended.
 func (tw *timeoutWriter) expire() {
 	defer tw.fired.Done()
 	tw.mu.Lock()
@@ -127,7 +175,7 @@ func (tw *timeoutWriter) expiredLocked() bool {
 // timeoutLocked writes the 503 answer once and flushes it.
 func (tw *timeoutWriter) timeoutLocked() {
 	tw.timedOut = true
-	writeProblem(tw.w, http.StatusServiceUnavailable, "the handler did not answer within "+tw.d.String())
+	writeProblem(tw.w, http.StatusServiceUnavailable, tw.to.detail)
 	_ = toFlush(tw.w)
 }
 
@@ -142,16 +190,16 @@ func (tw *timeoutWriter) startLocked() {
 // with clone, value slices are copied so the handler's later changes stay
 // its own.
 func (tw *timeoutWriter) syncHeaderLocked(clone bool) {
-	if tw.h == nil {
+	if !tw.own {
 		return // the handler never asked: the outer headers stand
 	}
 	dst := tw.w.Header()
 	for k := range dst {
-		if _, ok := tw.h[k]; !ok {
+		if _, ok := tw.hdr[k]; !ok {
 			delete(dst, k)
 		}
 	}
-	for k, v := range tw.h {
+	for k, v := range tw.hdr {
 		if clone {
 			v = append([]string(nil), v...)
 		}
@@ -160,25 +208,29 @@ func (tw *timeoutWriter) syncHeaderLocked(clone bool) {
 }
 
 // Header returns the header map the handler writes. Until the handler starts
-// its answer, it is a copy of the underlying headers, so the timer's 503 and
-// the handler never touch the same map; afterwards it is the underlying map.
+// its answer, it is a copy of the underlying headers (in a map the writer
+// keeps for reuse), so the timer's 503 and the handler never touch the same
+// map; afterwards it is the underlying map.
 func (tw *timeoutWriter) Header() http.Header {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.started {
 		return tw.w.Header()
 	}
-	if tw.h == nil {
+	if !tw.own {
+		tw.own = true
 		var src http.Header
 		if !tw.timedOut {
 			src = tw.w.Header()
 		}
-		tw.h = make(http.Header, len(src)+2)
+		if tw.hdr == nil {
+			tw.hdr = make(http.Header, len(src)+4)
+		}
 		for k, v := range src {
-			tw.h[k] = v[:len(v):len(v)] // shared, but an append by either side copies
+			tw.hdr[k] = v[:len(v):len(v)] // shared, but an append by either side copies
 		}
 	}
-	return tw.h
+	return tw.hdr
 }
 
 // WriteHeader sends the status and headers, unless the deadline has passed
@@ -201,19 +253,40 @@ func (tw *timeoutWriter) WriteHeader(code int) {
 	tw.w.WriteHeader(code)
 }
 
+// beginLocked starts the handler's answer, or reports http.ErrHandlerTimeout
+// when the deadline passed before it started. tw.mu must be held.
+func (tw *timeoutWriter) beginLocked() error {
+	if !tw.started {
+		if tw.expiredLocked() {
+			return http.ErrHandlerTimeout
+		}
+		tw.startLocked()
+	}
+	return nil
+}
+
 // Write writes body bytes, starting the answer (with status 200 when
 // WriteHeader was not called). It returns http.ErrHandlerTimeout when the
 // deadline passed before the handler started.
 func (tw *timeoutWriter) Write(p []byte) (int, error) {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
-	if !tw.started {
-		if tw.expiredLocked() {
-			return 0, http.ErrHandlerTimeout
-		}
-		tw.startLocked()
+	if err := tw.beginLocked(); err != nil {
+		return 0, err
 	}
 	return tw.w.Write(p)
+}
+
+// WriteString is Write for a string, without copying it to a []byte when
+// the underlying ResponseWriter has a WriteString method (io.WriteString
+// uses it).
+func (tw *timeoutWriter) WriteString(s string) (int, error) {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	if err := tw.beginLocked(); err != nil {
+		return 0, err
+	}
+	return io.WriteString(tw.w, s)
 }
 
 // Flush sends buffered data to the client, starting the answer; see
@@ -227,11 +300,8 @@ func (tw *timeoutWriter) Flush() { _ = tw.FlushError() }
 func (tw *timeoutWriter) FlushError() error {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
-	if !tw.started {
-		if tw.expiredLocked() {
-			return http.ErrHandlerTimeout
-		}
-		tw.startLocked()
+	if err := tw.beginLocked(); err != nil {
+		return err
 	}
 	return toFlush(tw.w)
 }

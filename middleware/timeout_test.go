@@ -14,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/resilient-result/resilient/policies"
 )
 
 // toLog is a concurrency-safe buffer for a server's ErrorLog.
@@ -315,6 +319,162 @@ func TestTimeoutResponseControllerAndHijack(t *testing.T) {
 	if s := logs.String(); s != "" {
 		t.Fatalf("server logged %q", s)
 	}
+}
+
+// TestTimeoutChildContextEndsAtDeadline checks that a context derived from
+// the handler's ends at the deadline as a deadline (not a cancellation), with
+// a cause policies.TimedOut recognises, and that no goroutine is left.
+func TestTimeoutChildContextEndsAtDeadline(t *testing.T) {
+	const d = 5 * time.Millisecond
+	var childErr, parentErr error
+	var timedOut *policies.TimeoutError
+	h := Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		child, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		valued := context.WithValue(child, toTestKey{}, 1)
+		<-valued.Done()
+		childErr, parentErr = valued.Err(), r.Context().Err()
+		timedOut = policies.TimedOut(context.Background(), r.Context(), childErr)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if !errors.Is(childErr, context.DeadlineExceeded) || !errors.Is(parentErr, context.DeadlineExceeded) {
+		t.Fatalf("child err = %v, handler ctx err = %v, want context.DeadlineExceeded", childErr, parentErr)
+	}
+	if timedOut == nil || timedOut.After != d {
+		t.Fatalf("policies.TimedOut = %v, want a timeout after %v", timedOut, d)
+	}
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", rec.Code)
+	}
+	goleak.VerifyNone(t)
+}
+
+type toTestKey struct{}
+
+// TestTimeoutContextKeptAfterReturnIsDone checks that the context a handler
+// keeps is its own, done once ServeHTTP returns, even though the writer is
+// reused: the next request gets a live, different context.
+func TestTimeoutContextKeptAfterReturnIsDone(t *testing.T) {
+	var kept []context.Context
+	var alive []bool
+	h := Timeout(time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		alive = append(alive, r.Context().Err() == nil)
+		kept = append(kept, r.Context())
+		_, _ = io.WriteString(w, "ok")
+	}))
+	for range 10 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}
+	for i, ctx := range kept {
+		if !alive[i] {
+			t.Fatalf("request %d: its context was already done while it ran", i)
+		}
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Fatalf("request %d: kept context err = %v after ServeHTTP returned, want context.Canceled", i, ctx.Err())
+		}
+		if i > 0 && ctx == kept[i-1] {
+			t.Fatalf("requests %d and %d share a context", i-1, i)
+		}
+	}
+}
+
+// TestTimeoutPooledWriterStartsClean sends requests in turn through one
+// Timeout, so its writers are reused: headers a handler set, a 503 and a
+// hijack must not carry over to the next request.
+func TestTimeoutPooledWriterStartsClean(t *testing.T) {
+	const d = 5 * time.Millisecond
+	writers := map[http.ResponseWriter]int{}
+	h := Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writers[w]++
+		if got := w.Header().Get("X-Handler"); got != "" {
+			t.Errorf("%s: handler sees X-Handler %q from an earlier request", r.URL.Path, got)
+		}
+		if got := w.Header().Get("X-Outer"); got != "kept" {
+			t.Errorf("%s: handler sees X-Outer %q, want the outer header", r.URL.Path, got)
+		}
+		w.Header().Set("X-Handler", r.URL.Path)
+		switch r.URL.Path {
+		case "/slow": // times out: the 503 goes out, the writes are refused
+			<-r.Context().Done()
+			if _, err := io.WriteString(w, "late"); !errors.Is(err, http.ErrHandlerTimeout) {
+				t.Errorf("late write err = %v", err)
+			}
+		case "/silent": // sets headers, writes nothing: the default answer
+		default:
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = io.WriteString(w, r.URL.Path)
+		}
+	}))
+	h = toOuter(h)
+	for i := range 30 {
+		path := []string{"/fast", "/slow", "/silent"}[i%3]
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		switch path {
+		case "/fast":
+			if rec.Code != http.StatusAccepted || rec.Body.String() != path || rec.Header().Get("X-Handler") != path {
+				t.Fatalf("%s: got %d %q %v", path, rec.Code, rec.Body, rec.Header())
+			}
+		case "/slow":
+			if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != toProblem(d) ||
+				rec.Header().Get("X-Handler") != "" || rec.Header().Get("X-Outer") != "kept" {
+				t.Fatalf("%s: got %d %q %v", path, rec.Code, rec.Body, rec.Header())
+			}
+		case "/silent":
+			// Nothing was written: net/http answers 200 with the
+			// handler's headers, as without Timeout.
+			if rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("X-Handler") != path {
+				t.Fatalf("%s: got %d %q %v", path, rec.Code, rec.Body, rec.Header())
+			}
+		}
+	}
+	reused := 0
+	for _, n := range writers {
+		reused += n - 1
+	}
+	t.Logf("30 requests, %d writers, %d reuses", len(writers), reused)
+	if reused == 0 {
+		t.Log("no writer was reused (the pool dropped them all): the test proved less")
+	}
+}
+
+// TestTimeoutPooledWriterAcrossGoroutines runs many concurrent requests,
+// half of them timing out, through one Timeout; -race checks that a
+// reused writer shares nothing with the request it served before.
+func TestTimeoutPooledWriterAcrossGoroutines(t *testing.T) {
+	const d = 2 * time.Millisecond
+	h := Timeout(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if w.Header().Get("X-Req") != "" {
+			t.Errorf("handler sees X-Req %q from another request", w.Header().Get("X-Req"))
+		}
+		w.Header().Set("X-Req", r.URL.Path)
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				path := "/fast"
+				if (g+i)%2 == 0 {
+					path = "/slow"
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				switch {
+				case rec.Code == http.StatusOK && rec.Body.String() == path && rec.Header().Get("X-Req") == path:
+				case path == "/slow" && rec.Code == http.StatusServiceUnavailable && rec.Body.String() == toProblem(d) &&
+					rec.Header().Get("X-Req") == "":
+				default:
+					t.Errorf("%s: got %d %q %v", path, rec.Code, rec.Body, rec.Header())
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // toBench runs h serially and in parallel over recorders.
