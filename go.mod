@@ -8,7 +8,6 @@ require (
 	github.com/hashicorp/go-cleanhttp v0.5.2
 	github.com/labstack/echo/v4 v4.16.5
 	go.uber.org/goleak v1.3.0
-	golang.org/x/time v0.16.0
 )
 
 require (

@@ -18,8 +18,11 @@ type Algorithm uint8
 const (
 	// TokenBucket (the default) refills Limit tokens per Window, evenly, into
 	// a bucket of Burst tokens; each request takes one. A quiet key may send
-	// Burst requests at once, then Limit per Window. It is backed by
-	// golang.org/x/time/rate.
+	// Burst requests at once, then Limit per Window. The memory store keeps
+	// it as GCRA (the generic cell rate algorithm): one theoretical arrival
+	// time per key, in exact integer nanoseconds, with the same semantics.
+	// Time counts in whole nanoseconds: a token due within a nanosecond is
+	// there during it.
 	TokenBucket Algorithm = iota
 	// SlidingWindow counts requests in fixed windows aligned on multiples of
 	// Window (since the Unix epoch) and admits a request while
@@ -176,9 +179,34 @@ type limConfig struct {
 	q       Quota // q.Limit == 0: no local limit
 	maxKeys int
 	store   Store
+	mem     *MemoryStore // store, when it is one: called directly
+	lq      *limQuota    // q resolved by mem, when mem is set and q.Limit > 0
+	cap     int          // q.capacity()
 	name    string
 	obs     Observer
 	clk     clock.Clock
+	// base is a reading of clk; the time is base plus clk.Since(base),
+	// which reads only the monotonic clock: half the cost of Now. It is
+	// renewed every limRebase, so the wall time it gives never drifts.
+	base   time.Time
+	baseNs int64 // base.UnixNano()
+}
+
+// limRebase is how long a limConfig's base serves.
+const limRebase = time.Second
+
+// now returns the time, and the configuration to decide with: c, or c with
+// a new base (made current unless Reconfigure came first).
+func (l *Limiter) now(c *limConfig) (*limConfig, time.Duration) {
+	el := c.clk.Since(c.base)
+	if el <= limRebase {
+		return c, el
+	}
+	n := *c
+	n.base = c.clk.Now()
+	n.baseNs = n.base.UnixNano()
+	l.cfg.CompareAndSwap(c, &n)
+	return &n, 0
 }
 
 var _ Policy = (*Limiter)(nil)
@@ -216,6 +244,8 @@ func (l *Limiter) Reconfigure(r RateLimit) error {
 		obs:     r.Observer,
 		clk:     clock.Or(r.Clock),
 	}
+	c.base = c.clk.Now()
+	c.baseNs = c.base.UnixNano()
 	if c.q.Window == 0 {
 		c.q.Window = time.Second
 	}
@@ -235,6 +265,11 @@ func (l *Limiter) Reconfigure(r RateLimit) error {
 		}
 		c.store = l.mem
 	}
+	c.mem, _ = c.store.(*MemoryStore)
+	if c.mem != nil && c.q.Limit > 0 {
+		c.lq = c.mem.quota(c.q)
+	}
+	c.cap = c.q.capacity()
 	l.cfg.Store(c)
 	return nil
 }
@@ -255,18 +290,32 @@ func (l *Limiter) Allow(ctx context.Context, key string) (LimitDecision, error) 
 // when n is negative or can never be admitted (more than Burst, or than
 // Limit for SlidingWindow).
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (LimitDecision, error) {
-	c := l.cfg.Load()
-	d, err := l.decide(ctx, c, key, n, c.clk.Now())
+	c, el := l.now(l.cfg.Load())
+	var d LimitDecision
+	var err error
+	if c.lq != nil && uint(n) <= uint(c.cap) && l.nholds.Load() == 0 {
+		// The common case: decide's last step, without its checks.
+		c.mem.take(&d, key, n, c.lq, c.baseNs+int64(el))
+	} else {
+		d, err = l.decide(ctx, c, key, n, el)
+	}
 	if err == nil && !d.Allowed {
-		emit(c.obs, Event{Kind: KindRateLimit, Name: c.name, Key: key, Type: EventReject, Delay: d.RetryAfter})
+		c.rejected(key, d.RetryAfter)
 	}
 	return d, err
 }
 
-// decide is AllowN without events.
-func (l *Limiter) decide(ctx context.Context, c *limConfig, key string, n int, now time.Time) (LimitDecision, error) {
+// rejected emits EventReject; apart, to keep AllowN's frame small.
+//
+//go:noinline
+func (c *limConfig) rejected(key string, wait time.Duration) {
+	emit(c.obs, Event{Kind: KindRateLimit, Name: c.name, Key: key, Type: EventReject, Delay: wait})
+}
+
+// decide is AllowN without events, at c.base plus el.
+func (l *Limiter) decide(ctx context.Context, c *limConfig, key string, n int, el time.Duration) (LimitDecision, error) {
 	if l.nholds.Load() > 0 {
-		if left, held := l.holdLeft(key, now); held {
+		if left, held := l.holdLeft(key, c.base.Add(el)); held {
 			return LimitDecision{Limit: c.q.Limit, Reset: left, RetryAfter: left}, nil
 		}
 	}
@@ -276,10 +325,15 @@ func (l *Limiter) decide(ctx context.Context, c *limConfig, key string, n int, n
 	if c.q.Limit == 0 {
 		return LimitDecision{Allowed: true}, nil
 	}
-	if max := c.q.capacity(); n > max {
-		return LimitDecision{Limit: c.q.Limit}, fmt.Errorf("policies: rate limit n=%d exceeds the capacity %d (%v): %w", n, max, c.q.Algorithm, ErrRateLimited)
+	if n > c.cap {
+		return LimitDecision{Limit: c.q.Limit}, fmt.Errorf("policies: rate limit n=%d exceeds the capacity %d (%v): %w", n, c.cap, c.q.Algorithm, ErrRateLimited)
 	}
-	return c.store.Take(ctx, key, n, c.q, now)
+	if c.lq != nil {
+		var d LimitDecision
+		c.mem.take(&d, key, n, c.lq, c.baseNs+int64(el))
+		return d, nil
+	}
+	return c.store.Take(ctx, key, n, c.q, c.base.Add(el))
 }
 
 // Wait blocks until one unit for key is admitted and taken, sleeping on the
@@ -295,12 +349,12 @@ func (l *Limiter) Wait(ctx context.Context, key string) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		c := l.cfg.Load()
-		now := c.clk.Now()
+		c, el := l.now(l.cfg.Load())
+		now := c.base.Add(el)
 		if !waited {
 			start = now
 		}
-		d, err := l.decide(ctx, c, key, 1, now)
+		d, err := l.decide(ctx, c, key, 1, el)
 		if err != nil {
 			return err
 		}

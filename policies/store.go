@@ -5,12 +5,11 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // MemoryStore is the default Store: per-key limiter state in this process's
@@ -18,11 +17,11 @@ import (
 // over up to 64 shards, each with its own lock, and deciding for a key
 // already present allocates nothing.
 //
-// A token bucket is a *rate.Limiter from golang.org/x/time/rate; a sliding
-// window is two counters. When the store is full, a new key evicts an idle
-// key (one whose state is that of a new key: a full bucket, empty windows)
-// from a small random sample of its shard, or else the least recently seen
-// key of that sample.
+// A token bucket is one theoretical arrival time per key (GCRA, in exact
+// integer arithmetic); a sliding window is two counters. When the store is
+// full, a new key evicts an idle key (one whose state is that of a new key:
+// a full bucket, empty windows) from a small random sample of its shard, or
+// else the least recently seen key of that sample.
 // An evicted key that comes back starts afresh, so eviction can only make a
 // limiter more lenient, and only for keys not seen lately.
 type MemoryStore struct {
@@ -31,24 +30,73 @@ type MemoryStore struct {
 	shards  []limShard
 	count   atomic.Int64 // keys held, all shards together
 	maxKeys atomic.Int64
+
+	cur    atomic.Pointer[limQuota] // the quota last used, resolved
+	quotaM sync.Mutex               // guards quotas
+	quotas []*limQuota              // the quotas lately used, newest last
 }
 
 // limShard is one lock's worth of keys, padded to its own cache line.
 type limShard struct {
 	mu sync.Mutex
-	m  map[string]*limEntry
-	_  [48]byte
+	limTable
+	_ [16]byte
+}
+
+// limTable maps 64-bit key hashes to key states, by open addressing with
+// linear probing: a lookup is one probe sequence in one array, with no
+// string comparison until the hash matches, where a Go map would walk its
+// directory, table and group first. Keys whose hashes collide are chained
+// through limEntry.next.
+type limTable struct {
+	slots []limSlot // len a power of two, or 0
+	used  int       // slots in use
+	shift uint8     // 64 - log2(len(slots)): a hash's home is h >> shift
+}
+
+// limSlot is one slot of a limTable: h == 0 marks it empty.
+type limSlot struct {
+	h uint64 // the key hash, with its low bit set
+	e *limEntry
 }
 
 // limEntry is one key's state.
+//
+// For TokenBucket the state is the key's theoretical arrival time (GCRA):
+// tat + frac/Limit nanoseconds since the Unix epoch, the time at which the
+// bucket is full again. For SlidingWindow, from is the start of the current
+// window (Unix ns), and curr and prev count the current and the previous
+// windows.
 type limEntry struct {
-	tb   *rate.Limiter // TokenBucket state; nil for SlidingWindow
-	q    Quota         // the quota the state follows
-	prev int64         // SlidingWindow: count of the window before start
-	curr int64         // SlidingWindow: count of the window at start
-	from int64         // SlidingWindow: start of the current window, Unix ns
-	seen int64         // last Take, Unix ns, for eviction
+	key  string
+	next *limEntry // the next key with the same hash
+	lq   *limQuota // the quota the state follows
+	t    int64     // TokenBucket: tat, whole ns; SlidingWindow: from
+	u    int64     // TokenBucket: frac, in [0, Limit); SlidingWindow: curr
+	prev int64     // SlidingWindow: prev
+	seen int64     // last Take, Unix ns, for eviction
 }
+
+// limQuota is a Quota with what the token bucket derives from it, in
+// nanoseconds plus a fraction in units of 1/Limit ns: the emission interval
+// Window/Limit = tn + tf/Limit (the time one token takes to come back) and
+// the burst span Burst*Window/Limit = bn + bf/Limit (the time an empty
+// bucket takes to fill).
+type limQuota struct {
+	q      Quota
+	tn, tf int64
+	bn, bf int64
+	invW   float64 // 1/Window, to estimate quotients
+}
+
+// limMaxSpan caps the token bucket's spans (about 73 years), so that
+// adding one to a time cannot overflow; a bucket that takes longer to
+// refill is one that never does.
+const limMaxSpan = 1 << 61
+
+// limMaxQuotas is how many quotas a store resolves at once; more only costs
+// an allocation when a store shared by limiters switches between them.
+const limMaxQuotas = 8
 
 // limMaxShards is the most shards a MemoryStore uses.
 const limMaxShards = 64
@@ -69,9 +117,6 @@ func NewMemoryStore(maxKeys int) *MemoryStore {
 		n *= 2
 	}
 	s := &MemoryStore{seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]limShard, n)}
-	for i := range s.shards {
-		s.shards[i].m = make(map[string]*limEntry)
-	}
 	s.setMaxKeys(maxKeys)
 	return s
 }
@@ -83,48 +128,186 @@ func (s *MemoryStore) setMaxKeys(maxKeys int) { s.maxKeys.Store(int64(maxKeys)) 
 // Len returns the number of keys the store holds.
 func (s *MemoryStore) Len() int { return int(s.count.Load()) }
 
-// shard returns key's shard.
-func (s *MemoryStore) shard(key string) *limShard {
-	return &s.shards[maphash.String(s.seed, key)&s.mask]
+// shard returns key's shard and hash. The shard comes from the hash's low
+// bits, the key's place in the shard's table from its high bits.
+func (s *MemoryStore) shard(key string) (*limShard, uint64) {
+	h := maphash.String(s.seed, key)
+	return &s.shards[h&s.mask], h | 1
+}
+
+// find returns the slot holding h, or the empty slot that ends its probe
+// sequence; the table must have slots.
+func (t *limTable) find(h uint64) *limSlot {
+	mask := uint64(len(t.slots) - 1)
+	for i := h >> t.shift; ; i = (i + 1) & mask {
+		if sl := &t.slots[i]; sl.h == h || sl.h == 0 {
+			return sl
+		}
+	}
+}
+
+// get returns key's state, or nil; h is key's hash from shard.
+func (t *limTable) get(key string, h uint64) *limEntry {
+	if len(t.slots) == 0 {
+		return nil
+	}
+	e := t.find(h).e
+	for e != nil && e.key != key {
+		e = e.next
+	}
+	return e
+}
+
+// add adds e, a key absent from the table, under its hash h. It grows the
+// table to keep it at most 3/4 full.
+func (t *limTable) add(h uint64, e *limEntry) {
+	if (t.used+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	sl := t.find(h)
+	if sl.h == 0 {
+		sl.h = h
+		t.used++
+	}
+	e.next, sl.e = sl.e, e
+}
+
+// grow doubles the table (from 8 slots).
+func (t *limTable) grow() {
+	old := t.slots
+	n := max(2*len(old), 8)
+	t.slots = make([]limSlot, n)
+	t.shift = uint8(64 - bits.TrailingZeros(uint(n)))
+	for _, sl := range old {
+		if sl.h != 0 {
+			*t.find(sl.h) = sl
+		}
+	}
+}
+
+// remove unlinks e, present under its hash h, emptying its slot if e was
+// the only key there. It shifts back the slots after it that their probe
+// sequences allow, so that no lookup needs tombstones.
+func (t *limTable) remove(h uint64, e *limEntry) {
+	sl := t.find(h)
+	if sl.e != e {
+		p := sl.e
+		for p.next != e {
+			p = p.next
+		}
+		p.next = e.next
+		return
+	}
+	if sl.e = e.next; sl.e != nil {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := h >> t.shift
+	for t.slots[i].h != h {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; t.slots[j].h != 0; j = (j + 1) & mask {
+		// The slot at j may move to the hole at i unless its home lies
+		// cyclically in (i, j].
+		if home := t.slots[j].h >> t.shift; (j-home)&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = limSlot{}
+	t.used--
+}
+
+// quota returns q resolved: the one last used, or one of the few before it,
+// or a new one.
+func (s *MemoryStore) quota(q Quota) *limQuota {
+	if lq := s.cur.Load(); lq != nil && lq.q == q {
+		return lq
+	}
+	s.quotaM.Lock()
+	defer s.quotaM.Unlock()
+	for _, lq := range s.quotas {
+		if lq.q == q {
+			s.cur.Store(lq)
+			return lq
+		}
+	}
+	lq := limResolve(q)
+	if len(s.quotas) == limMaxQuotas {
+		s.quotas = append(s.quotas[:0], s.quotas[1:]...)
+	}
+	s.quotas = append(s.quotas, lq)
+	s.cur.Store(lq)
+	return lq
+}
+
+// limResolve derives the token bucket's spans from q.
+func limResolve(q Quota) *limQuota {
+	lq := &limQuota{q: q, invW: 1 / float64(q.Window)}
+	if q.Algorithm == TokenBucket {
+		lq.tn, lq.tf = limSpan(1, q)
+		lq.bn, lq.bf = limSpan(q.Burst, q)
+	}
+	return lq
+}
+
+// limSpan is n*Window/Limit as whole ns and a fraction in 1/Limit ns,
+// capped at limMaxSpan.
+func limSpan(n int, q Quota) (ns, frac int64) {
+	hi, lo := bits.Mul64(uint64(n), uint64(q.Window))
+	if hi >= uint64(q.Limit) {
+		return limMaxSpan, 0
+	}
+	qu, r := bits.Div64(hi, lo, uint64(q.Limit))
+	if qu >= limMaxSpan {
+		return limMaxSpan, 0
+	}
+	return int64(qu), int64(r)
 }
 
 // Take decides for key at now under q, creating the key's state (a full
 // bucket, empty windows) when the store does not hold it. It never fails.
 func (s *MemoryStore) Take(_ context.Context, key string, n int, q Quota, now time.Time) (LimitDecision, error) {
-	sh := s.shard(key)
+	var d LimitDecision
+	s.take(&d, key, n, s.quota(q), now.UnixNano())
+	return d, nil
+}
+
+// take is Take under lq, resolved by s, at now in Unix ns, into d.
+func (s *MemoryStore) take(d *LimitDecision, key string, n int, lq *limQuota, now int64) {
+	sh, h := s.shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e := sh.get(key, h)
 	switch {
 	case e == nil:
 		// The bound is global, so shards fill unevenly without wasting
 		// room; the key that overflows it evicts from its own shard.
-		n := s.count.Add(1)
-		for i := 0; i < 2 && n > s.maxKeys.Load(); i++ {
+		c := s.count.Add(1)
+		for i := 0; i < 2 && c > s.maxKeys.Load(); i++ {
 			if !sh.evictLocked(now) && !s.evictOther(sh, now) {
 				break // all else locked or empty: overflow until the next key
 			}
-			n = s.count.Add(-1)
+			c = s.count.Add(-1)
 		}
-		e = limNewEntry(q, now)
-		sh.m[strings.Clone(key)] = e
-	case e.q != q:
-		e.requota(q, now)
+		e = new(limNewEntry(lq, now))
+		e.key = strings.Clone(key)
+		sh.add(h, e)
+	case e.lq != lq:
+		e.requota(lq, now)
 	}
-	e.seen = now.UnixNano()
-	var d LimitDecision
-	if q.Algorithm == SlidingWindow {
-		d = e.swTake(n, now.UnixNano())
+	e.seen = now
+	if lq.q.Algorithm == SlidingWindow {
+		e.swTake(d, n, now)
 	} else {
-		d = e.tbTake(n, now)
+		e.tbTake(d, n, now)
 	}
 	sh.mu.Unlock()
-	return d, nil
 }
 
 // evictOther evicts one key from a shard other than own (whose lock the
 // caller holds), for a key that overflows the bound in an empty shard. It
 // only tries locks, so two shards never wait for each other.
-func (s *MemoryStore) evictOther(own *limShard, now time.Time) bool {
+func (s *MemoryStore) evictOther(own *limShard, now int64) bool {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		if sh == own || !sh.mu.TryLock() {
@@ -140,111 +323,195 @@ func (s *MemoryStore) evictOther(own *limShard, now time.Time) bool {
 }
 
 // evictLocked removes one key, reporting whether the shard had one: the
-// first idle key of a sample, else the least recently seen of it. Go's map
-// iteration starts at a random place.
-func (sh *limShard) evictLocked(now time.Time) bool {
+// first idle key of a sample, else the least recently seen of it. The
+// sample starts at a random slot.
+func (sh *limShard) evictLocked(now int64) bool {
+	if sh.used == 0 {
+		return false
+	}
 	var (
-		oldest  string
-		oldestT int64
-		i       int
+		oldest  *limEntry
+		oldestH uint64
+		seen    int
 	)
-	for k, e := range sh.m {
-		if e.idle(now) {
-			delete(sh.m, k)
-			return true
-		}
-		if i == 0 || e.seen < oldestT {
-			oldest, oldestT = k, e.seen
-		}
-		if i++; i == limSample {
-			break
+	mask := uint64(len(sh.slots) - 1)
+	for i, n := rand.Uint64()&mask, 0; n <= int(mask) && seen < limSample; i, n = (i+1)&mask, n+1 {
+		sl := &sh.slots[i]
+		for e := sl.e; e != nil; e = e.next {
+			if e.idle(now) {
+				sh.remove(sl.h, e)
+				return true
+			}
+			if seen == 0 || e.seen < oldest.seen {
+				oldest, oldestH = e, sl.h
+			}
+			seen++
 		}
 	}
-	if i > 0 {
-		delete(sh.m, oldest)
-	}
-	return i > 0
+	sh.remove(oldestH, oldest)
+	return true
 }
 
 // limNewEntry returns the state of a key never seen.
-func limNewEntry(q Quota, now time.Time) *limEntry {
-	e := &limEntry{q: q}
-	if q.Algorithm == TokenBucket {
-		e.tb = rate.NewLimiter(limRate(q), q.Burst)
+func limNewEntry(lq *limQuota, now int64) limEntry {
+	e := limEntry{lq: lq}
+	if lq.q.Algorithm == TokenBucket {
+		e.t = math.MinInt64 // full since ever
 	} else {
-		e.from = limWindowStart(now.UnixNano(), int64(q.Window))
+		e.t = limWindowStart(now, int64(lq.q.Window))
 	}
 	return e
 }
 
-// requota moves the state to a new quota, keeping what it counted; a change
-// of algorithm starts afresh.
-func (e *limEntry) requota(q Quota, now time.Time) {
+// requota moves the state to a new quota, keeping what it counted: a token
+// bucket keeps its tokens (capped at the new Burst), as x/time/rate does,
+// and refills at the new rate from now, except that a full bucket stays full
+// (an idle key is a new key); windows keep their counts. A change of
+// algorithm starts afresh. It is rare, so its float rounding (a fraction of
+// a nanosecond) does not matter.
+func (e *limEntry) requota(lq *limQuota, now int64) {
+	old := e.lq.q
+	q := lq.q
 	switch {
-	case q.Algorithm != e.q.Algorithm:
-		*e = *limNewEntry(q, now)
-	case q.Algorithm == TokenBucket:
-		e.tb.SetLimitAt(now, limRate(q))
-		e.tb.SetBurstAt(now, q.Burst)
+	case old == q: // the same quota, resolved again
+	case q.Algorithm != old.Algorithm:
+		key, next := e.key, e.next
+		*e = limNewEntry(lq, now)
+		e.key, e.next = key, next
+		return
+	case q.Algorithm == TokenBucket && !e.idle(now):
+		// Tokens missing at now, under the old quota: (tat-now)*Limit/Window.
+		debt := (float64(e.t-now) + float64(e.u)/float64(old.Limit)) * float64(old.Limit) / float64(old.Window)
+		tokens := max(float64(old.Burst)-debt, 0)
+		missing := max(float64(q.Burst)-tokens, 0)
+		span := min(missing*float64(q.Window)/float64(q.Limit), limMaxSpan) // ns
+		whole := math.Floor(span)
+		frac := int64(math.Round((span - whole) * float64(q.Limit)))
+		if frac >= int64(q.Limit) {
+			whole, frac = whole+1, 0
+		}
+		e.t, e.u = limAddSat(now, int64(whole)), frac
 	}
-	e.q = q
+	e.lq = lq
 }
 
 // idle reports whether the state at now equals a new key's, so dropping it
 // loses nothing.
-func (e *limEntry) idle(now time.Time) bool {
-	if e.tb != nil {
-		return e.tb.TokensAt(now) >= float64(e.q.Burst)
+func (e *limEntry) idle(now int64) bool {
+	if e.lq.q.Algorithm == TokenBucket {
+		return e.t < now || e.t == now && e.u == 0
 	}
-	w := int64(e.q.Window)
-	t := now.UnixNano()
-	return t >= e.from+2*w || (t >= e.from+w && e.curr == 0) || (e.prev == 0 && e.curr == 0)
+	w := int64(e.lq.q.Window)
+	return now >= e.t+2*w || (now >= e.t+w && e.u == 0) || (e.prev == 0 && e.u == 0)
 }
 
-// limRate is q's refill rate in tokens per second.
-func limRate(q Quota) rate.Limit {
-	return rate.Limit(float64(q.Limit) / q.Window.Seconds())
-}
-
-// limDuration rounds a number of nanoseconds to a Duration >= 0.
-func limDuration(ns float64) time.Duration {
-	switch {
-	case ns <= 0:
-		return 0
-	case ns >= math.MaxInt64:
+// limAddSat returns a+b for b >= 0, saturating at math.MaxInt64.
+func limAddSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}
-	return time.Duration(math.Round(ns))
+	return a + b
 }
 
-// tbTake is Take for TokenBucket.
-func (e *limEntry) tbTake(n int, now time.Time) LimitDecision {
-	q := e.q
-	ok := e.tb.AllowN(now, n)
-	tokens := e.tb.TokensAt(now)
-	perToken := float64(q.Window) / float64(q.Limit) // ns
-	d := LimitDecision{
-		Allowed:   ok,
-		Limit:     q.Limit,
-		Remaining: max(int(tokens), 0),
-		Reset:     limDuration((float64(q.Burst) - tokens) * perToken),
+// tbTake is Take for TokenBucket at now (Unix ns), by GCRA: the theoretical
+// arrival time tat is when the bucket is full again; n tokens are available
+// at now iff max(tat, now) + n*T - Burst*T <= now, with T = Window/Limit,
+// which is exactly a bucket of Burst tokens refilled with Limit per Window.
+// Time has whole nanoseconds: tokens due at a fractional instant are there
+// during the nanosecond it falls in, so RetryAfter is exact in ns.
+func (e *limEntry) tbTake(d *LimitDecision, n int, now int64) {
+	lq := e.lq
+	limit := uint64(lq.q.Limit)
+	// from = max(tat, now)
+	fn, ff := e.t, e.u
+	if fn < now {
+		fn, ff = now, 0
 	}
+	// step = n*T
+	var sn, sf int64
+	switch n {
+	case 0:
+	case 1:
+		sn, sf = lq.tn, lq.tf
+	default:
+		sn, sf = limSpan(n, lq.q)
+	}
+	// next = from + step; next's fractions add up to less than 2*limit.
+	nf := uint64(ff) + uint64(sf)
+	nn := limAddSat(fn, sn)
+	if nf >= limit {
+		nf -= limit
+		nn = limAddSat(nn, 1)
+	}
+	// The n tokens are there from floor(next - Burst*T) on.
+	at := nn - lq.bn
+	if nf < uint64(lq.bf) {
+		at--
+	}
+	ok := at <= now
+	if ok {
+		e.t, e.u = nn, int64(nf)
+	}
+	*d = LimitDecision{Allowed: ok, Limit: lq.q.Limit, Remaining: lq.q.Burst}
 	if !ok {
-		d.RetryAfter = max(limDuration((float64(n)-tokens)*perToken), 1)
-		// Float rounding may leave a hair short of n tokens at RetryAfter:
-		// promise a time at which AllowN succeeds.
-		for i := 0; i < 16 && !e.tbAdmits(n, now.Add(d.RetryAfter)); i++ {
-			d.RetryAfter++
-		}
+		d.RetryAfter = time.Duration(at - now)
 	}
-	return d
+	if e.t < now {
+		return // full
+	}
+	// Debt: tat - now = dn + df/limit ns.
+	dn, df := uint64(e.t-now), uint64(e.u)
+	d.Reset = time.Duration(dn) // rounded to the nearest ns
+	if 2*df >= limit {
+		d.Reset++
+	}
+	if dn == 0 {
+		return // less than 1ns short of full: the whole burst is there
+	}
+	// Remaining is the largest m with floor(tat + m*T - Burst*T) <= now,
+	// that is m*Window < Burst*Window + Limit - debt*Limit: with
+	// e = (dn-1)*Limit + df, m = Burst - 1 - floor(e/Window).
+	hi, lo := bits.Mul64(dn-1, limit)
+	lo, c := bits.Add64(lo, df, 0)
+	hi += c
+	k := limDivW(hi, lo, lq)
+	if k >= uint64(lq.q.Burst) {
+		d.Remaining = 0
+	} else {
+		d.Remaining = lq.q.Burst - 1 - int(k)
+	}
 }
 
-// tbAdmits reports whether AllowN(t, n) would succeed, as rate.Limiter
-// decides: when the tokens missing would take less than 1ns to come.
-func (e *limEntry) tbAdmits(n int, t time.Time) bool {
-	missing := float64(n) - e.tb.TokensAt(t)
-	return missing <= 0 || time.Duration(float64(time.Second)*(missing/float64(e.tb.Limit()))) <= 0
+// limDivW returns floor((hi*2^64 + lo) / Window), saturating at
+// math.MaxUint64. A division takes tens of cycles: it multiplies by
+// 1/Window instead, and corrects the estimate (off by at most one or two)
+// exactly.
+func limDivW(hi, lo uint64, lq *limQuota) uint64 {
+	w := uint64(lq.q.Window)
+	kf := (float64(hi)*0x1p64 + float64(lo)) * lq.invW
+	if kf >= 0x1p50 { // the estimate may be off by more than a few
+		if hi >= w {
+			return math.MaxUint64
+		}
+		k, _ := bits.Div64(hi, lo, w)
+		return k
+	}
+	k := uint64(kf)
+	for { // k*w > x: one less
+		ph, pl := bits.Mul64(k, w)
+		if k == 0 || ph < hi || ph == hi && pl <= lo {
+			break
+		}
+		k--
+	}
+	for { // (k+1)*w <= x: one more
+		ph, pl := bits.Mul64(k+1, w)
+		if ph > hi || ph == hi && pl > lo {
+			break
+		}
+		k++
+	}
+	return k
 }
 
 // limWindowStart is the start of the window of length w holding t (Unix ns).
@@ -267,24 +534,25 @@ func limMulDiv(a, b, c uint64) (q, r uint64) {
 
 // swTake is Take for SlidingWindow at t (Unix ns). The estimate
 // prev*(w-el)/w + curr is compared in exact integer arithmetic.
-func (e *limEntry) swTake(n int, t int64) LimitDecision {
-	w := int64(e.q.Window)
-	limit := int64(e.q.Limit)
-	if t < e.from { // the clock went back: count in the current window
-		t = e.from
+func (e *limEntry) swTake(d *LimitDecision, n int, t int64) {
+	q := e.lq.q
+	w := int64(q.Window)
+	limit := int64(q.Limit)
+	if t < e.t { // the clock went back: count in the current window
+		t = e.t
 	}
-	if from := limWindowStart(t, w); from != e.from {
-		if from-e.from == w {
-			e.prev = e.curr
+	if from := limWindowStart(t, w); from != e.t {
+		if from-e.t == w {
+			e.prev = e.u
 		} else {
 			e.prev = 0
 		}
-		e.curr, e.from = 0, from
+		e.u, e.t = 0, from
 	}
-	el := t - e.from
+	el := t - e.t
 	// spare*w is what the previous window may weigh: the request fits when
 	// prev*(w-el) <= spare*w.
-	spare := limit - e.curr - int64(n)
+	spare := limit - e.u - int64(n)
 	ok := n == 0
 	if !ok && spare >= 0 {
 		if uint64(spare) >= uint64(e.prev) {
@@ -296,21 +564,21 @@ func (e *limEntry) swTake(n int, t int64) LimitDecision {
 		}
 	}
 	if ok {
-		e.curr += int64(n)
+		e.u += int64(n)
 	}
 	// Remaining = limit - curr - ceil(prev*(w-el)/w).
 	used, rem := limMulDiv(uint64(e.prev), uint64(w-el), uint64(w))
 	if rem > 0 {
 		used++
 	}
-	d := LimitDecision{
+	*d = LimitDecision{
 		Allowed:   ok,
-		Limit:     e.q.Limit,
-		Remaining: int(max(limit-e.curr-int64(used), 0)),
+		Limit:     q.Limit,
+		Remaining: int(max(limit-e.u-int64(used), 0)),
 		Reset:     time.Duration(w - el),
 	}
 	if ok {
-		return d
+		return
 	}
 	if spare >= 0 {
 		// Later in this window: the earliest el' with prev*(w-el') <= spare*w
@@ -321,11 +589,10 @@ func (e *limEntry) swTake(n int, t int64) LimitDecision {
 		// In the next window, where curr becomes prev and spare is limit-n.
 		next := limit - int64(n)
 		after := int64(0)
-		if next < e.curr {
-			fit, _ := limMulDiv(uint64(next), uint64(w), uint64(e.curr))
+		if next < e.u {
+			fit, _ := limMulDiv(uint64(next), uint64(w), uint64(e.u))
 			after = w - int64(fit)
 		}
 		d.RetryAfter = time.Duration(w - el + after)
 	}
-	return d
 }

@@ -2,6 +2,9 @@ package policies
 
 import (
 	"context"
+	"math"
+	"math/bits"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"sync"
@@ -25,18 +28,36 @@ func limCountKeys(s *MemoryStore) int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m)
+		for _, sl := range sh.slots {
+			for e := sl.e; e != nil; e = e.next {
+				n++
+			}
+		}
 		sh.mu.Unlock()
 	}
 	return n
 }
 
+// limShardOf returns key's shard in s.
+func limShardOf(s *MemoryStore, key string) *limShard {
+	sh, _ := s.shard(key)
+	return sh
+}
+
+// limEntryOf returns key's state in s, or nil.
+func limEntryOf(s *MemoryStore, key string) *limEntry {
+	sh, h := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.get(key, h)
+}
+
 // limSameShard returns n distinct keys that s puts in one shard.
 func limSameShard(s *MemoryStore, n int) []string {
 	var keys []string
-	want := s.shard("k0")
+	want, _ := s.shard("k0")
 	for i := 0; len(keys) < n; i++ {
-		if k := "k" + strconv.Itoa(i); s.shard(k) == want {
+		if k := "k" + strconv.Itoa(i); limShardOf(s, k) == want {
 			keys = append(keys, k)
 		}
 	}
@@ -85,22 +106,21 @@ func TestMemoryStoreEvictionPrefersIdle(t *testing.T) {
 		s := NewMemoryStore(2) // full with 2 keys in one shard
 		keys := limSameShard(s, 4)
 		busy, idle, newcomer, last := keys[0], keys[1], keys[2], keys[3]
-		sh := s.shard(busy)
 		limTake(t, s, busy, 1, q, limStart)                        // empty until +10s: busy
 		limTake(t, s, idle, 0, q, limStart.Add(time.Second))       // seen later, but nothing taken: idle
 		limTake(t, s, newcomer, 1, q, limStart.Add(2*time.Second)) // the shard is full
-		if _, ok := sh.m[idle]; ok {
+		if limEntryOf(s, idle) != nil {
 			t.Errorf("%v: the idle key was kept", alg)
 		}
-		if _, ok := sh.m[busy]; !ok {
+		if limEntryOf(s, busy) == nil {
 			t.Errorf("%v: the busy key was evicted although an idle, more recently seen key was there", alg)
 		}
 		// With no idle key the least recently seen goes.
 		limTake(t, s, last, 1, q, limStart.Add(3*time.Second))
-		if _, ok := sh.m[busy]; ok {
+		if limEntryOf(s, busy) != nil {
 			t.Errorf("%v: no idle key: the least recently seen key was kept", alg)
 		}
-		if _, ok := sh.m[newcomer]; !ok {
+		if limEntryOf(s, newcomer) == nil {
 			t.Errorf("%v: no idle key: the more recently seen key was evicted", alg)
 		}
 		// An evicted key starts afresh.
@@ -115,27 +135,27 @@ func TestMemoryStoreIdle(t *testing.T) {
 	q := Quota{Limit: 2, Window: w, Burst: 2, Algorithm: SlidingWindow}
 	s := NewMemoryStore(10)
 	limTake(t, s, "k", 1, q, limStart.Add(100*time.Millisecond))
-	e := s.shard("k").m["k"]
+	e := limEntryOf(s, "k")
 	for _, tt := range []struct {
 		at   time.Duration
 		idle bool
 	}{
 		{0, false}, {500 * time.Millisecond, false}, {1500 * time.Millisecond, false}, {2 * w, true}, {time.Hour, true},
 	} {
-		if got := e.idle(limStart.Add(tt.at)); got != tt.idle {
+		if got := e.idle(limStart.Add(tt.at).UnixNano()); got != tt.idle {
 			t.Errorf("sliding window with 1 taken at +100ms: idle at +%v = %v, want %v", tt.at, got, tt.idle)
 		}
 	}
 	q.Algorithm = TokenBucket
 	limTake(t, s, "t", 2, q, limStart)
-	e = s.shard("t").m["t"]
+	e = limEntryOf(s, "t")
 	for _, tt := range []struct {
 		at   time.Duration
 		idle bool
 	}{
 		{0, false}, {999 * time.Millisecond, false}, {w, true},
 	} {
-		if got := e.idle(limStart.Add(tt.at)); got != tt.idle {
+		if got := e.idle(limStart.Add(tt.at).UnixNano()); got != tt.idle {
 			t.Errorf("token bucket emptied at 0: idle at +%v = %v, want %v", tt.at, got, tt.idle)
 		}
 	}
@@ -235,5 +255,87 @@ func TestMemoryStoreShrinks(t *testing.T) {
 	}
 	if n := limCountKeys(s); n > 100 || n != s.Len() {
 		t.Errorf("shrunk to 100 keys: %d keys (Len %d) after 900 new keys", n, s.Len())
+	}
+}
+
+// TestLimTable drives a table with random adds and removes, many under few
+// hashes (so chains and probe clusters form and wrap around), against a Go
+// map.
+func TestLimTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tab limTable
+	model := map[string]uint64{} // key -> hash
+	hashOf := func(i int) uint64 {
+		// Few distinct hashes, spread over the whole range; low bit set.
+		return uint64(i%97)*0x9e3779b97f4a7c15 | 1
+	}
+	for step := range 20_000 {
+		i := rng.IntN(500)
+		key, h := "k"+strconv.Itoa(i), hashOf(i)
+		if _, ok := model[key]; ok && rng.IntN(2) == 0 {
+			tab.remove(h, tab.get(key, h))
+			delete(model, key)
+		} else if !ok {
+			tab.add(h, &limEntry{key: key})
+			model[key] = h
+		}
+		if step%500 == 0 || step > 19_900 {
+			n := 0
+			for _, sl := range tab.slots {
+				for e := sl.e; e != nil; e = e.next {
+					if h, ok := model[e.key]; !ok || h != sl.h {
+						t.Fatalf("step %d: the table holds %q under %x, the model %x %v", step, e.key, sl.h, h, ok)
+					}
+					n++
+				}
+			}
+			if n != len(model) {
+				t.Fatalf("step %d: %d keys in the table, %d in the model", step, n, len(model))
+			}
+			for i := range 500 {
+				key, h := "k"+strconv.Itoa(i), hashOf(i)
+				_, want := model[key]
+				if e := tab.get(key, h); (e != nil) != want || e != nil && e.key != key {
+					t.Fatalf("step %d: get(%q) = %v, want present %v", step, key, e, want)
+				}
+			}
+		}
+	}
+}
+
+// TestLimDivW checks the float estimate and its correction against a
+// division.
+func TestLimDivW(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200_000 {
+		w := uint64(1 + rng.Int64N(int64(rng.IntN(62)+1)<<uint(rng.IntN(2))))
+		if rng.IntN(4) == 0 {
+			w = uint64(rng.Int64N(1e12) + 1)
+		}
+		var hi, lo uint64
+		switch rng.IntN(4) {
+		case 0:
+			lo = rng.Uint64() >> uint(rng.IntN(64))
+		case 1: // near a multiple of w
+			k := rng.Uint64() >> uint(rng.IntN(64))
+			var c uint64
+			hi, lo = bits.Mul64(k, w)
+			lo, c = bits.Add64(lo, uint64(rng.IntN(3)), 0)
+			hi += c
+			if rng.IntN(2) == 0 && (lo != 0 || hi != 0) {
+				lo, c = bits.Sub64(lo, 1, 0)
+				hi -= c
+			}
+		default:
+			hi, lo = rng.Uint64()>>uint(rng.IntN(64)), rng.Uint64()
+		}
+		lq := limResolve(Quota{Limit: 1, Window: time.Duration(w), Burst: 1})
+		want := uint64(math.MaxUint64)
+		if hi < w {
+			want, _ = bits.Div64(hi, lo, w)
+		}
+		if got := limDivW(hi, lo, lq); got != want {
+			t.Fatalf("limDivW(%d:%d, %d) = %d, want %d", hi, lo, w, got, want)
+		}
 	}
 }
