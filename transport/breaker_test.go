@@ -351,25 +351,7 @@ func t2Bench(b *testing.B, rt http.RoundTripper) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := rt.RoundTrip(req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := rt.RoundTrip(req); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	benchRoundTrips(b, rt, req)
 }
 
 // t2OKBase returns the benchmarks' in-memory base.

@@ -243,3 +243,37 @@ func readAll(t testing.TB, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// benchRoundTrips runs rt over req serially and in parallel, closing every
+// response body, reporting allocations.
+func benchRoundTrips(b *testing.B, rt http.RoundTripper, req *http.Request) {
+	once := func() error {
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		return nil
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := once(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := once(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

@@ -619,24 +619,7 @@ func TestRetryForwardsCloseIdleConnections(t *testing.T) {
 func BenchmarkRetryLayer(b *testing.B) {
 	rt := Chain(benchBase(), Retry(policies.Retry{}))
 	req, _ := http.NewRequest(http.MethodGet, "http://bench.test/", nil)
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := rt.RoundTrip(req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := rt.RoundTrip(req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
+	benchRoundTrips(b, rt, req)
 }
 
 // benchBase is an in-memory base transport answering every request with the

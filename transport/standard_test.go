@@ -130,28 +130,7 @@ func TestStandardForwardsCloseIdleConnections(t *testing.T) {
 func BenchmarkStandardStack(b *testing.B) {
 	rt := Chain(benchBaseFresh(), Standard()...)
 	req, _ := http.NewRequest(http.MethodGet, "http://bench.test/", nil)
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			resp, err := rt.RoundTrip(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = resp.Body.Close()
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := rt.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_ = resp.Body.Close()
-			}
-		})
-	})
+	benchRoundTrips(b, rt, req)
 }
 
 // benchBaseFresh is benchBase for stacks whose layers may wrap the response

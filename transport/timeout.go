@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -39,53 +40,71 @@ func TimeoutWith(p policies.Timeout) Layer {
 		panic("transport: Timeout duration must be > 0, got " + p.After.String())
 	}
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &timeoutRT{next: next, d: p.After, name: p.Name, o: p.Observer, cause: policies.TimeoutCause(p.After)}
+		return &timeoutRT{next: next, d: p.After, name: p.Name, o: p.Observer}
 	}
 }
 
 // timeoutRT is the RoundTripper built by Timeout.
 type timeoutRT struct {
-	next  http.RoundTripper
-	d     time.Duration
-	name  string
-	o     policies.Observer
-	cause error // made once: every call's context ends with it
+	next http.RoundTripper
+	d    time.Duration
+	name string
+	o    policies.Observer
 }
 
 var _ http.RoundTripper = (*timeoutRT)(nil)
 
+// timeoutCall is what one call through a Timeout layer allocates: its
+// context and its response body wrapper, together.
+type timeoutCall struct {
+	ctx  deadlineCtx
+	body timeoutBody
+}
+
 // RoundTrip sends req with a context that ends after d; see Timeout.
 func (t *timeoutRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	parent := req.Context()
-	tctx, cancel := context.WithTimeoutCause(parent, t.d, t.cause)
-	resp, err := t.next.RoundTrip(req.WithContext(tctx))
+	call := new(timeoutCall)
+	c := &call.ctx
+	c.init(req.Context(), t.d)
+	resp, err := t.next.RoundTrip(req.WithContext(c))
 	if err != nil {
-		te := policies.TimedOut(parent, tctx, err)
-		cancel()
+		timedOut := c.timedOut()
+		c.release()
 		if resp != nil {
 			discard(resp)
 		}
-		if te != nil {
-			te.Name = t.name
+		if timedOut {
 			if t.o != nil {
 				t.o.Observe(policies.Event{Kind: policies.KindTimeout, Name: t.name, Key: hostKey(req), Type: policies.EventTimeout, Delay: t.d, Err: err})
 			}
-			return nil, te
+			return nil, t.timeoutError(err)
 		}
 		return nil, err
 	}
 	if resp.Body == nil || resp.Body == http.NoBody {
-		cancel() // nothing left to read
+		c.release() // nothing left to read
 		return resp, nil
 	}
-	tb := timeoutBody{rc: resp.Body, parent: parent, tctx: tctx, cancel: cancel}
+	call.body = timeoutBody{rc: resp.Body, ctx: c, t: t}
 	if rw, ok := resp.Body.(io.ReadWriteCloser); ok {
 		// A 101 Switching Protocols body is writable: keep it so.
-		resp.Body = &timeoutRWBody{timeoutBody: tb, w: rw}
+		resp.Body = &timeoutRWBody{timeoutBody: &call.body, w: rw}
 	} else {
-		resp.Body = &tb
+		resp.Body = &call.body
 	}
 	return resp, nil
+}
+
+// timeoutError is the error returned when the layer's own deadline cut a
+// call short; err is what the call returned. context.DeadlineExceeded,
+// which only reports the deadline this layer set, is kept out of the chain
+// so that errors.Is(err, context.DeadlineExceeded) stays a test for the
+// caller's deadline.
+func (t *timeoutRT) timeoutError(err error) *policies.TimeoutError {
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return &policies.TimeoutError{Name: t.name, After: t.d, Err: err}
 }
 
 // CloseIdleConnections forwards to the wrapped RoundTripper.
@@ -94,20 +113,17 @@ func (t *timeoutRT) CloseIdleConnections() { forwardCloseIdle(t.next) }
 // timeoutBody is a response body that releases the timeout's context when
 // closed, and reports a read cut short by the timeout as a TimeoutError.
 type timeoutBody struct {
-	rc     io.ReadCloser
-	parent context.Context
-	tctx   context.Context
-	cancel context.CancelFunc
+	rc  io.ReadCloser
+	ctx *deadlineCtx
+	t   *timeoutRT
 }
 
 // Read reads from the body; an error caused by the timeout is returned as a
 // *policies.TimeoutError.
 func (b *timeoutBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF {
-		if te := policies.TimedOut(b.parent, b.tctx, err); te != nil {
-			return n, te
-		}
+	if err != nil && err != io.EOF && b.ctx.timedOut() {
+		return n, b.t.timeoutError(err)
 	}
 	return n, err
 }
@@ -115,13 +131,13 @@ func (b *timeoutBody) Read(p []byte) (int, error) {
 // Close closes the body and releases the timeout's context.
 func (b *timeoutBody) Close() error {
 	err := b.rc.Close()
-	b.cancel()
+	b.ctx.release()
 	return err
 }
 
 // timeoutRWBody is a timeoutBody that stays writable (protocol upgrades).
 type timeoutRWBody struct {
-	timeoutBody
+	*timeoutBody
 	w io.Writer
 }
 

@@ -201,3 +201,22 @@ func TestTimeoutInvalidPanics(t *testing.T) {
 		}()
 	}
 }
+
+// BenchmarkTimeoutArmed is the Standard() timeouts over a base that derives
+// a context from the request's, as net/http's Transport does, so each call's
+// timeout contexts are watched (timers armed, children attached).
+func BenchmarkTimeoutArmed(b *testing.B) {
+	base := rtFunc(func(req *http.Request) (*http.Response, error) {
+		ctx, cancel := context.WithCancelCause(req.Context())
+		defer cancel(nil)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	rt := Chain(base, Timeout(time.Minute), Timeout(10*time.Second))
+	req, _ := http.NewRequest(http.MethodGet, "http://bench.test/", nil)
+	benchRoundTrips(b, rt, req)
+}
