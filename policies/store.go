@@ -159,9 +159,14 @@ func (t *limTable) get(key string, h uint64) *limEntry {
 }
 
 // add adds e, a key absent from the table, under its hash h. It grows the
-// table to keep it at most 3/4 full.
+// table to keep it at most 7/8 full: four 16-byte slots share a cache line,
+// so the longer probe sequences (about 4.5 slots for a key present, at 7/8)
+// mostly stay within a line or two, while a table half the size of a 3/4
+// one keeps more of it in cache. With the default 100,000 keys over 64
+// shards (about 1,560 each), each shard's table is 2,048 slots instead of
+// 4,096: 2 MB in all instead of 4 MB.
 func (t *limTable) add(h uint64, e *limEntry) {
-	if (t.used+1)*4 > len(t.slots)*3 {
+	if (t.used+1)*8 > len(t.slots)*7 {
 		t.grow()
 	}
 	sl := t.find(h)
