@@ -222,6 +222,11 @@ func TestHedgeOnlyIdempotentReplayableRequests(t *testing.T) {
 					t.Fatalf("base calls %d, want 2", base.Calls())
 				}
 				if tc.body != nil {
+					// The losing attempt may still be reading its body when
+					// the winner returns: wait for both to be recorded.
+					for len(base.Bodies()) < 2 {
+						time.Sleep(time.Millisecond)
+					}
 					if got := base.Bodies(); got[0] != "payload" || got[1] != "payload" {
 						t.Fatalf("bodies %q, want the same bytes twice", got)
 					}
