@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resilient-result/resilient/internal/deadline"
 	"github.com/resilient-result/resilient/policies"
 )
 
@@ -52,7 +53,8 @@ func Timeout(d time.Duration) func(http.Handler) http.Handler {
 	if d <= 0 {
 		panic("middleware: Timeout duration must be > 0, got " + d.String())
 	}
-	cause := policies.TimeoutCause(d) // one for every request: it only says d
+	// One cause for every request: it only says d.
+	cause := deadline.NewCause(policies.TimeoutCause(d))
 	detail := "the handler did not answer within " + d.String()
 	return func(next http.Handler) http.Handler {
 		return &toHandler{d: d, next: next, cause: cause, detail: detail}
@@ -63,50 +65,42 @@ func Timeout(d time.Duration) func(http.Handler) http.Handler {
 type toHandler struct {
 	d      time.Duration
 	next   http.Handler
-	cause  error     // the cause of every request context our deadline ends
-	detail string    // the 503's problem detail
-	pool   sync.Pool // of idle *timeoutWriter
+	cause  *deadline.Cause // the cause of every request context our deadline ends
+	detail string          // the 503's problem detail
+	pool   sync.Pool       // of idle *timeoutWriter
 }
 
 var _ http.Handler = (*toHandler)(nil)
 
 func (h *toHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parent := r.Context()
-	// The context has its own timer; the 503 has the writer's (pooled, so
-	// free), armed for the same d a moment later, so it fires once the
-	// context has ended. context.AfterFunc would cost more than the timer.
-	ctx, cancel := context.WithTimeoutCause(parent, h.d, h.cause)
+	// One timer per request, pooled: the handler's context ends at the
+	// deadline and, from the same timer, the writer answers 503 (expire).
+	ctx := deadline.New(parent, h.d) // the handler's to keep: never reused
+	ctx.SetCause(h.cause)
 	tw, _ := h.pool.Get().(*timeoutWriter)
 	if tw == nil {
 		tw = &timeoutWriter{to: h}
+		tw.expireFn = tw.expire // one method value per writer, not per request
 	}
 	tw.w, tw.ctx, tw.parent = w, ctx, parent
-	tw.fired.Add(1)
-	if tw.timer == nil {
-		tw.timer = time.AfterFunc(h.d, tw.expire)
-	} else {
-		tw.timer.Reset(h.d) // stopped, or run to its end, when pooled
-	}
-	defer h.release(tw, cancel) // on panic too
+	ctx.ArmWith(tw.expireFn)
+	defer h.release(tw) // on panic too
 	h.next.ServeHTTP(tw, r.WithContext(ctx))
 }
 
-// release ends one request: it stops the writer's timer, waits for it if it
-// is already running (so it can no longer write), cancels the handler's
-// context and pools the writer. Reusing the writer is safe because nothing
-// holds it any more: the timer has stopped or finished, and net/http
-// forbids the handler to use its ResponseWriter after ServeHTTP returns.
-func (h *toHandler) release(tw *timeoutWriter, cancel context.CancelFunc) {
-	if tw.timer.Stop() {
-		tw.fired.Done() // it will not run
-	}
-	tw.fired.Wait()
+// release ends one request: it releases the handler's context, which stops
+// its timer or waits for the 503 it is writing (so it can no longer write),
+// and pools the writer. Reusing the writer is safe because nothing holds it
+// any more: the timer has stopped or finished, and net/http forbids the
+// handler to use its ResponseWriter after ServeHTTP returns.
+func (h *toHandler) release(tw *timeoutWriter) {
+	tw.ctx.Release()
 	if !tw.started && !tw.timedOut {
 		// The handler returned without writing: net/http answers for it
 		// with the underlying headers, which must be the handler's.
 		tw.syncHeaderLocked(false) // the timer is done: no lock needed
 	}
-	cancel()
 	tw.w, tw.ctx, tw.parent = nil, nil, nil
 	tw.started, tw.timedOut, tw.own = false, false, false
 	if len(tw.hdr) > toMaxPooledHeader {
@@ -125,13 +119,12 @@ const toMaxPooledHeader = 32
 // pooled by its toHandler. The mutex serialises the handler's writes with
 // the timer's 503.
 type timeoutWriter struct {
-	to    *toHandler
-	timer *time.Timer    // runs expire at the deadline; made once, then Reset
-	fired sync.WaitGroup // done when the timer has run or can no longer run
+	to       *toHandler
+	expireFn func() // tw.expire, run by the context's timer at the deadline
 
 	mu       sync.Mutex
 	w        http.ResponseWriter
-	ctx      context.Context // the handler's context, ending at the deadline
+	ctx      *deadline.Ctx   // the handler's context, ending at the deadline
 	parent   context.Context // the request's own context
 	hdr      http.Header     // the handler's headers until it starts (when own); kept, cleared, across requests
 	own      bool            // the handler asked for Header before starting: hdr is its map
@@ -146,9 +139,9 @@ var (
 	_ io.StringWriter     = (*timeoutWriter)(nil)
 )
 
-// expire runs when the timer fires, just after the handler's context ended.
+// expire runs when the context's timer fires, just after the handler's
+// context ended by its own deadline.
 func (tw *timeoutWriter) expire() {
-	defer tw.fired.Done()
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.started || tw.timedOut || tw.parent.Err() != nil {
@@ -194,9 +187,11 @@ func (tw *timeoutWriter) syncHeaderLocked(clone bool) {
 		return // the handler never asked: the outer headers stand
 	}
 	dst := tw.w.Header()
-	for k := range dst {
-		if _, ok := tw.hdr[k]; !ok {
-			delete(dst, k)
+	if len(dst) > 0 { // ranging over a map costs, even an empty one
+		for k := range dst {
+			if _, ok := tw.hdr[k]; !ok {
+				delete(dst, k)
+			}
 		}
 	}
 	for k, v := range tw.hdr {
@@ -226,8 +221,10 @@ func (tw *timeoutWriter) Header() http.Header {
 		if tw.hdr == nil {
 			tw.hdr = make(http.Header, len(src)+4)
 		}
-		for k, v := range src {
-			tw.hdr[k] = v[:len(v):len(v)] // shared, but an append by either side copies
+		if len(src) > 0 {
+			for k, v := range src {
+				tw.hdr[k] = v[:len(v):len(v)] // shared, but an append by either side copies
+			}
 		}
 	}
 	return tw.hdr

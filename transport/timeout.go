@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/resilient-result/resilient/internal/deadline"
 	"github.com/resilient-result/resilient/policies"
 )
 
@@ -57,7 +58,7 @@ var _ http.RoundTripper = (*timeoutRT)(nil)
 // timeoutCall is what one call through a Timeout layer allocates: its
 // context and its response body wrapper, together.
 type timeoutCall struct {
-	ctx  deadlineCtx
+	ctx  deadline.Ctx
 	body timeoutBody
 }
 
@@ -65,11 +66,11 @@ type timeoutCall struct {
 func (t *timeoutRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	call := new(timeoutCall)
 	c := &call.ctx
-	c.init(req.Context(), t.d)
+	c.Init(req.Context(), t.d)
 	resp, err := t.next.RoundTrip(req.WithContext(c))
 	if err != nil {
-		timedOut := c.timedOut()
-		c.release()
+		timedOut := c.TimedOut()
+		c.Release()
 		if resp != nil {
 			discard(resp)
 		}
@@ -82,7 +83,7 @@ func (t *timeoutRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.Body == nil || resp.Body == http.NoBody {
-		c.release() // nothing left to read
+		c.Release() // nothing left to read
 		return resp, nil
 	}
 	call.body = timeoutBody{rc: resp.Body, ctx: c, t: t}
@@ -114,7 +115,7 @@ func (t *timeoutRT) CloseIdleConnections() { forwardCloseIdle(t.next) }
 // closed, and reports a read cut short by the timeout as a TimeoutError.
 type timeoutBody struct {
 	rc  io.ReadCloser
-	ctx *deadlineCtx
+	ctx *deadline.Ctx
 	t   *timeoutRT
 }
 
@@ -122,7 +123,7 @@ type timeoutBody struct {
 // *policies.TimeoutError.
 func (b *timeoutBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF && b.ctx.timedOut() {
+	if err != nil && err != io.EOF && b.ctx.TimedOut() {
 		return n, b.t.timeoutError(err)
 	}
 	return n, err
@@ -131,7 +132,7 @@ func (b *timeoutBody) Read(p []byte) (int, error) {
 // Close closes the body and releases the timeout's context.
 func (b *timeoutBody) Close() error {
 	err := b.rc.Close()
-	b.ctx.release()
+	b.ctx.Release()
 	return err
 }
 

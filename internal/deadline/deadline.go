@@ -1,4 +1,10 @@
-package transport
+// Package deadline provides Ctx, a cheap context with a deadline for the
+// resilience layers: lazy (no timer until somebody waits on it), with pooled
+// timers, linked to its parent without goroutines, and able to tell its own
+// deadline apart from its parent's. The middleware can also have its timer
+// run a hook at the deadline (ArmWith), so that one timer per request both
+// ends the handler's context and answers for it.
+package deadline
 
 import (
 	"context"
@@ -7,7 +13,7 @@ import (
 	"time"
 )
 
-// deadlineCtx is the context the Timeout layer gives each call: a child of
+// Ctx is the context the Timeout layers give each call: a child of
 // parent that ends at own (its own deadline), when parent ends, or when the
 // layer releases it. It does the work of context.WithTimeout at a fraction
 // of the cost, because most calls end before anybody waits on them:
@@ -23,14 +29,18 @@ import (
 //   - It implements AfterFunc, so contexts derived from it with the
 //     standard library (net/http derives one per request) attach to it
 //     without a goroutine either.
-//   - It tells its own deadline apart from its parent's (timedOut) without
-//     context.Cause, which falls back to Err for a context of another type.
+//   - It tells its own deadline apart from its parent's (TimedOut) without
+//     context.Cause, which falls back to Err for a context of another type
+//     (unless SetCause gave it a cause to report).
+//   - ArmWith starts its timer at once and has it run a hook after the
+//     context ended by its own deadline: one timer for both.
 //
-// The zero value is not usable: see init.
-type deadlineCtx struct {
+// The zero value is not usable: see Init and New.
+type Ctx struct {
 	parent context.Context
-	own    time.Time // this context's own deadline
-	dl     time.Time // the deadline reported: min(parent's, own)
+	own    time.Time     // this context's own deadline
+	d      time.Duration // own, as a duration from Init
+	dl     time.Time     // the deadline reported: min(parent's, own)
 	// governs is whether own is earlier than the parent's deadline: only
 	// then can this context end by its own deadline.
 	governs bool
@@ -45,11 +55,16 @@ type deadlineCtx struct {
 	timer   *pooledTimer  // while armed and live, when governs
 	entries []*afterEntry // what to run or tell when this context ends
 	stop    func() bool   // unlinks from a parent of another type
-	lparent *deadlineCtx  // the parent of this type it is registered with
+	lparent *Ctx          // the parent of this type it is registered with
 	link    afterEntry    // this context's entry in such a parent
+	hook    func()        // run by the timer at its own deadline (see ArmWith)
+
+	cause  *Cause     // what context.Cause reports after its own deadline
+	hooked bool       // ArmWith set a hook: Release waits for it
+	hookMu sync.Mutex // held by the timer while it runs the hook
 }
 
-// States of a deadlineCtx.
+// States of a Ctx.
 const (
 	live          uint32 = iota
 	endedDeadline        // own deadline passed
@@ -57,12 +72,12 @@ const (
 	endedReleased        // released by the layer
 )
 
-// afterEntry is one thing to do when a deadlineCtx ends: run f, or tell
-// child (a deadlineCtx of the same type) that its parent ended.
+// afterEntry is one thing to do when a Ctx ends: run f, or tell
+// child (a Ctx of the same type) that its parent ended.
 type afterEntry struct {
 	f     func()
-	child *deadlineCtx
-	owner *deadlineCtx // whose entries hold it, for stop
+	child *Ctx
+	owner *Ctx // whose entries hold it, for stop
 }
 
 // stopFn unregisters e; it reports whether f had not run yet.
@@ -72,9 +87,19 @@ func (e *afterEntry) stopFn() bool { return e.owner.remove(e) }
 // Done is first called.
 var closedchan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// init sets c up as a child of parent ending after d, measured from now.
-func (c *deadlineCtx) init(parent context.Context, d time.Duration) {
+// New returns a Ctx child of parent ending after d, measured from now.
+func New(parent context.Context, d time.Duration) *Ctx {
+	c := new(Ctx)
+	c.Init(parent, d)
+	return c
+}
+
+// Init sets c up as a child of parent ending after d, measured from now,
+// for callers that allocate c within a larger value. It must be called once,
+// before c is used.
+func (c *Ctx) Init(parent context.Context, d time.Duration) {
 	c.parent = parent
+	c.d = d
 	c.own = time.Now().Add(d)
 	c.dl, c.governs = c.own, true
 	if pdl, ok := parent.Deadline(); ok && !c.own.Before(pdl) {
@@ -83,14 +108,83 @@ func (c *deadlineCtx) init(parent context.Context, d time.Duration) {
 }
 
 // Deadline reports the earlier of the parent's deadline and its own.
-func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.dl, true }
+func (c *Ctx) Deadline() (time.Time, bool) { return c.dl, true }
 
-// Value delegates to the parent.
-func (c *deadlineCtx) Value(key any) any { return c.parent.Value(key) }
+// Value delegates to the parent, except that it lets context.Cause find the
+// cause set by SetCause once its own deadline has ended it.
+func (c *Ctx) Value(key any) any {
+	if c.cause != nil && key == causeKey && c.endedByOwnDeadline() {
+		return c.cause.v
+	}
+	return c.parent.Value(key)
+}
+
+// endedByOwnDeadline reports whether Err reports this context's own
+// deadline (not the parent's end nor a release).
+func (c *Ctx) endedByOwnDeadline() bool {
+	switch c.state.Load() {
+	case endedDeadline:
+		return true
+	case live:
+		return c.Err() == context.DeadlineExceeded && c.parent.Err() == nil
+	}
+	return false
+}
+
+// SetCause makes context.Cause report cause's error, instead of
+// context.DeadlineExceeded, for c and the contexts derived from it once c's
+// own deadline has ended it. It must be called before c is shared.
+func (c *Ctx) SetCause(cause *Cause) { c.cause = cause }
+
+// Cause carries an error for context.Cause to report (see SetCause). Made
+// once (see NewCause), it serves any number of contexts.
+type Cause struct{ v any }
+
+// NewCause returns a Cause reporting err. context.Cause only looks for a
+// cause in the standard library's own cancelable contexts, which it finds
+// through Value with a private key: a Cause holds such a context, canceled
+// with err, and Ctx.Value answers the key with it.
+func NewCause(err error) *Cause {
+	if causeKey == nil || err == nil {
+		return nil
+	}
+	cc, cancel := context.WithCancelCause(context.Background())
+	cancel(err)
+	v := cc.Value(causeKey)
+	if v == nil {
+		return nil
+	}
+	return &Cause{v: v}
+}
+
+// causeKey is the key context.Cause passes to Value to find the nearest
+// cancelable context (nil if it passes none).
+var causeKey = func() any {
+	p := &keyProbe{Context: context.Background()}
+	_ = context.Cause(p)
+	return p.key
+}()
+
+// keyProbe is an ended context that records the key Value is first asked.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+// Err reports the probe as ended, so that context.Cause looks for a cause.
+func (p *keyProbe) Err() error { return context.Canceled }
+
+// Value records key.
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
 
 // String names the context, as the standard library's contexts do.
-func (c *deadlineCtx) String() string {
-	return "transport.Timeout(" + contextString(c.parent) + ").WithDeadline(" + c.own.String() + ")"
+func (c *Ctx) String() string {
+	return "deadline.Ctx(" + contextString(c.parent) + ").WithDeadline(" + c.own.String() + ")"
 }
 
 // contextString names ctx, by its String method when it has one.
@@ -104,7 +198,7 @@ func contextString(ctx context.Context) string {
 // Err reports context.DeadlineExceeded after its own deadline, the parent's
 // Err when the parent ended first, context.Canceled once released, and nil
 // while live.
-func (c *deadlineCtx) Err() error {
+func (c *Ctx) Err() error {
 	switch c.state.Load() {
 	case endedDeadline:
 		return context.DeadlineExceeded
@@ -126,9 +220,9 @@ func (c *deadlineCtx) Err() error {
 	return nil
 }
 
-// timedOut reports whether this context's own deadline, not the parent's
+// TimedOut reports whether this context's own deadline, not the parent's
 // end nor a release, has ended it while the parent is still live.
-func (c *deadlineCtx) timedOut() bool {
+func (c *Ctx) TimedOut() bool {
 	if !c.governs || c.parent.Err() != nil {
 		return false
 	}
@@ -143,7 +237,7 @@ func (c *deadlineCtx) timedOut() bool {
 
 // Done returns a channel closed when the context ends. The first call arms
 // the context.
-func (c *deadlineCtx) Done() <-chan struct{} {
+func (c *Ctx) Done() <-chan struct{} {
 	if d, ok := c.done.Load().(chan struct{}); ok {
 		return d
 	}
@@ -168,7 +262,7 @@ func (c *deadlineCtx) Done() <-chan struct{} {
 // layer's), or in a goroutine of its own when the context has already ended.
 // context.AfterFunc and context.WithCancel use it to attach without a
 // goroutine.
-func (c *deadlineCtx) AfterFunc(f func()) (stop func() bool) {
+func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
 	c.arm(true)
 	e := &afterEntry{f: f, owner: c}
 	c.mu.Lock()
@@ -185,7 +279,7 @@ func (c *deadlineCtx) AfterFunc(f func()) (stop func() bool) {
 }
 
 // remove unregisters e, reporting whether it was still registered.
-func (c *deadlineCtx) remove(e *afterEntry) bool {
+func (c *Ctx) remove(e *afterEntry) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, x := range c.entries {
@@ -202,7 +296,7 @@ func (c *deadlineCtx) remove(e *afterEntry) bool {
 
 // addChild registers child to be told when c ends; it reports false when c
 // has already ended.
-func (c *deadlineCtx) addChild(child *deadlineCtx) bool {
+func (c *Ctx) addChild(child *Ctx) bool {
 	c.arm(!child.governs)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -219,7 +313,7 @@ func (c *deadlineCtx) addChild(child *deadlineCtx) bool {
 // by itself (timed, with a pooled timer). Each is done once. A child of the
 // same type whose own deadline comes first needs only the link: nothing
 // can end the parent by a deadline before the child's timer fires.
-func (c *deadlineCtx) arm(deadline bool) {
+func (c *Ctx) arm(deadline bool) {
 	needTimer := deadline && c.governs
 	if c.linked.Load() && (!needTimer || c.timed.Load()) {
 		return
@@ -255,7 +349,7 @@ func (c *deadlineCtx) arm(deadline bool) {
 
 	// Link to the parent, outside the lock: the parent may end at once.
 	switch p := c.parent.(type) {
-	case *deadlineCtx:
+	case *Ctx:
 		if p.addChild(c) {
 			c.mu.Lock()
 			if c.state.Load() == live {
@@ -285,10 +379,10 @@ func (c *deadlineCtx) arm(deadline bool) {
 }
 
 // parentEnded ends c because its parent ended.
-func (c *deadlineCtx) parentEnded() { c.endParent(false) }
+func (c *Ctx) parentEnded() { c.endParent(false) }
 
 // endParent ends c because its parent ended; see endLocked for async.
-func (c *deadlineCtx) endParent(async bool) {
+func (c *Ctx) endParent(async bool) {
 	c.mu.Lock()
 	if c.state.Load() != live {
 		c.mu.Unlock()
@@ -297,10 +391,23 @@ func (c *deadlineCtx) endParent(async bool) {
 	c.endLocked(endedParent, c.parent.Err(), async)
 }
 
-// release ends c on the layer's behalf (the call is over): its timer goes
+// Release ends c on the layer's behalf (the call is over): its timer goes
 // back to the pool and whatever waits on it is told, with context.Canceled
-// (or with what Err already reported, see below).
-func (c *deadlineCtx) release() {
+// (or with what Err already reported, see below). When a hook set by
+// ArmWith is running, Release returns once it has finished; after Release,
+// the hook never runs.
+func (c *Ctx) Release() {
+	c.release()
+	if c.hooked {
+		// The timer locks hookMu before it ends c: if c ended by the
+		// timer, this waits for the hook.
+		c.hookMu.Lock()
+		c.hookMu.Unlock() //nolint:staticcheck // an empty critical section: a wait
+	}
+}
+
+// release is Release without the wait for the hook.
+func (c *Ctx) release() {
 	if c.state.Load() != live {
 		return
 	}
@@ -325,7 +432,7 @@ func (c *deadlineCtx) release() {
 }
 
 // expire ends c at its own deadline; pt is the timer that fired.
-func (c *deadlineCtx) expire(pt *pooledTimer) {
+func (c *Ctx) expire(pt *pooledTimer) {
 	c.mu.Lock()
 	if c.timer != pt {
 		// Released (or ended) meanwhile, by someone whose Stop failed: the
@@ -334,9 +441,58 @@ func (c *deadlineCtx) expire(pt *pooledTimer) {
 		return
 	}
 	c.timer = nil
-	c.endLocked(endedDeadline, nil, false)
+	state, perr, hook := endedDeadline, error(nil), c.hook
+	if !c.linked.Load() {
+		// Armed by ArmWith alone: Err has been asking the parent, whose
+		// end, if first, stays the answer; the hook is for our deadline.
+		if err := c.parent.Err(); err != nil {
+			state, perr, hook = endedParent, err, nil
+		}
+	}
+	if hook != nil {
+		c.hookMu.Lock() // before the state changes: see Release
+	}
+	c.endLocked(state, perr, false)
 	pt.c.Store(nil)
 	timerPool.Put(pt) // fired: nothing of it runs any more
+	if hook != nil {
+		defer c.hookMu.Unlock()
+		hook()
+	}
+}
+
+// ArmWith starts c's timer now, whether or not anybody waits on c, and has
+// it call onExpire when c's own deadline ends it: on the timer's goroutine,
+// after c has ended and what was registered with it has run. onExpire is
+// not called when c ends otherwise (its parent ended first, or Release);
+// it is called at once, on this goroutine, when Init was given d <= 0; and
+// never at all when the parent's deadline comes first. The timer runs d
+// from ArmWith, so ArmWith should follow Init closely. Release
+// waits for a running onExpire. ArmWith must be called at most once, after
+// Init (and SetCause) and before c is shared.
+func (c *Ctx) ArmWith(onExpire func()) {
+	if !c.governs {
+		return // the parent ends first: c never ends by its own deadline
+	}
+	c.hooked = true
+	c.mu.Lock()
+	c.timed.Store(true)
+	// d from Init, not time.Until(own): a clock read less, and the timer
+	// fires no earlier than own.
+	if c.d <= 0 {
+		if err := c.parent.Err(); err != nil {
+			c.endLocked(endedParent, err, false)
+			return
+		}
+		c.endLocked(endedDeadline, nil, false)
+		onExpire()
+		return
+	}
+	pt := timerPool.Get().(*pooledTimer)
+	pt.c.Store(c)
+	c.timer, c.hook = pt, onExpire
+	pt.t.Reset(c.d)
+	c.mu.Unlock()
 }
 
 // endLocked moves c from live to state (perr is the parent's error for
@@ -344,7 +500,7 @@ func (c *deadlineCtx) expire(pt *pooledTimer) {
 // then runs what was registered: on this goroutine, or on a new one when
 // async (arm may run under a lock of a context being attached, which what
 // is registered may take). c.mu is held on entry and released.
-func (c *deadlineCtx) endLocked(state uint32, perr error, async bool) {
+func (c *Ctx) endLocked(state uint32, perr error, async bool) {
 	c.perr = perr
 	c.state.Store(state)
 	if d, ok := c.done.Load().(chan struct{}); ok {
@@ -353,7 +509,7 @@ func (c *deadlineCtx) endLocked(state uint32, perr error, async bool) {
 		c.done.Store(closedchan)
 	}
 	pt, stop, lparent, entries := c.timer, c.stop, c.lparent, c.entries
-	c.timer, c.stop, c.lparent, c.entries = nil, nil, nil, nil
+	c.timer, c.stop, c.lparent, c.entries, c.hook = nil, nil, nil, nil, nil
 	c.mu.Unlock()
 
 	if pt != nil && pt.t.Stop() {
@@ -389,11 +545,11 @@ func runEntries(entries []*afterEntry) {
 	}
 }
 
-// pooledTimer is a reusable timer whose callback expires the deadlineCtx
+// pooledTimer is a reusable timer whose callback expires the Ctx
 // it is lent to.
 type pooledTimer struct {
 	t *time.Timer
-	c atomic.Pointer[deadlineCtx]
+	c atomic.Pointer[Ctx]
 }
 
 // fire is the timer's callback.
