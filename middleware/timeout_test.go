@@ -466,8 +466,11 @@ func TestTimeoutPooledWriterAcrossGoroutines(t *testing.T) {
 				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 				switch {
 				case rec.Code == http.StatusOK && rec.Body.String() == path && rec.Header().Get("X-Req") == path:
-				case path == "/slow" && rec.Code == http.StatusServiceUnavailable && rec.Body.String() == toProblem(d) &&
+				case rec.Code == http.StatusServiceUnavailable && rec.Body.String() == toProblem(d) &&
 					rec.Header().Get("X-Req") == "":
+					// A clean 503: always for /slow, and for /fast too when a
+					// loaded machine let the 2ms pass before it wrote. What
+					// matters here is that no state crosses requests.
 				default:
 					t.Errorf("%s: got %d %q %v", path, rec.Code, rec.Body, rec.Header())
 				}
