@@ -336,28 +336,5 @@ func BenchmarkBulkhead(b *testing.B) {
 	h := Bulkhead(policies.Bulkhead{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusNoContent {
-				b.Fatalf("status %d", rec.Code)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusNoContent {
-					b.Errorf("status %d", rec.Code)
-					return
-				}
-			}
-		})
-	})
+	benchHandler(b, h, http.StatusNoContent)
 }

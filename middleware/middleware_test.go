@@ -81,3 +81,33 @@ func TestWriteProblem(t *testing.T) {
 		t.Errorf("empty type should be omitted (about:blank): %s", body)
 	}
 }
+
+// benchHandler runs h over fresh recorders, serially and in parallel,
+// failing when it does not answer want.
+func benchHandler(b *testing.B, h http.Handler, want int) {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	once := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if code := once(); code != want {
+				b.Fatalf("status %d, want %d", code, want)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if code := once(); code != want {
+					b.Errorf("status %d, want %d", code, want)
+					return
+				}
+			}
+		})
+	})
+}

@@ -480,47 +480,19 @@ func TestTimeoutPooledWriterAcrossGoroutines(t *testing.T) {
 	wg.Wait()
 }
 
-// toBench runs h serially and in parallel over recorders.
-func toBench(b *testing.B, h http.Handler) {
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("status %d", rec.Code)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Errorf("status %d", rec.Code)
-					return
-				}
-			}
-		})
-	})
-}
-
 var toOK = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = io.WriteString(w, "ok")
 })
 
-func BenchmarkTimeout(b *testing.B) { toBench(b, Timeout(time.Minute)(toOK)) }
+func BenchmarkTimeout(b *testing.B) { benchHandler(b, Timeout(time.Minute)(toOK), http.StatusOK) }
 
 // BenchmarkHTTPTimeoutHandler is the peer: net/http's TimeoutHandler runs
 // the handler in a new goroutine and buffers its whole answer.
 func BenchmarkHTTPTimeoutHandler(b *testing.B) {
-	toBench(b, http.TimeoutHandler(toOK, time.Minute, "timeout"))
+	benchHandler(b, http.TimeoutHandler(toOK, time.Minute, "timeout"), http.StatusOK)
 }
 
 // BenchmarkBareHandler is the handler alone, so the middlewares' overhead can
 // be read as the difference.
-func BenchmarkBareHandler(b *testing.B) { toBench(b, toOK) }
+func BenchmarkBareHandler(b *testing.B) { benchHandler(b, toOK, http.StatusOK) }
