@@ -103,7 +103,9 @@ func (e *TimeoutError) Unwrap() error { return e.Err }
 func (e *TimeoutError) Timeout() bool { return true }
 
 // PermanentError marks an error that no retry can fix; Retry stops at once.
-type PermanentError struct{ Err error }
+type PermanentError struct {
+	Err error // the error that no retry can fix
+}
 
 // Error returns the wrapped error's message.
 func (e *PermanentError) Error() string { return e.Err.Error() }

@@ -7,14 +7,14 @@ type Kind uint8
 
 // The policy kinds.
 const (
-	KindRetry Kind = iota + 1
-	KindBreaker
-	KindRateLimit
-	KindBulkhead
-	KindTimeout
-	KindBudget
-	KindHedge
-	KindFallback
+	KindRetry     Kind = iota + 1 // Retry, and its Budget
+	KindBreaker                   // a circuit breaker
+	KindRateLimit                 // a rate limiter
+	KindBulkhead                  // a bulkhead
+	KindTimeout                   // a timeout
+	KindBudget                    // a retry budget on its own (reserved: Retry reports budget events as KindRetry)
+	KindHedge                     // a hedging layer
+	KindFallback                  // a fallback layer
 )
 
 var kindNames = [...]string{"", "retry", "breaker", "ratelimit", "bulkhead", "timeout", "budget", "hedge", "fallback"}

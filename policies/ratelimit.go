@@ -98,10 +98,10 @@ func (r RateLimit) Validate() error {
 // Quota is the resolved configuration a Store applies: Limit > 0 requests
 // per Window > 0, with a bucket of Burst > 0 tokens for TokenBucket.
 type Quota struct {
-	Limit     int
-	Window    time.Duration
-	Burst     int
-	Algorithm Algorithm
+	Limit     int           // requests admitted per Window
+	Window    time.Duration // the period Limit applies to
+	Burst     int           // token bucket capacity (TokenBucket only)
+	Algorithm Algorithm     // how the Store counts
 }
 
 // capacity is the largest n one request may take.
