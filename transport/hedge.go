@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resilient-result/resilient/internal/clock"
+	"github.com/resilient-result/resilient/policies"
 )
 
 // Hedge returns a Layer that cuts tail latency: when a request has had no
@@ -28,17 +29,33 @@ import (
 // both attempts fail, the outcome that arrived last is returned and the
 // other is discarded. At most two attempts are ever sent.
 //
-// A delay <= 0 panics.
-func Hedge(delay time.Duration) Layer { return hedgeLayer(delay, clock.Real()) }
+// A delay <= 0 panics. Hedge is HedgeWith(delay, HedgeOptions{}).
+func Hedge(delay time.Duration) Layer { return HedgeWith(delay, HedgeOptions{}) }
 
-// hedgeLayer is Hedge with the clock that arms the hedge timer.
-func hedgeLayer(delay time.Duration, c clock.Clock) Layer {
+// HedgeOptions names a Hedge layer and lets it be observed. The zero value
+// is an unnamed, silent hedge.
+type HedgeOptions struct {
+	// Name is the layer's name in events; default "".
+	Name string
+	// Observer receives a policies.EventHedge (Kind KindHedge, Key the
+	// request's host, Delay the hedge delay) each time a second attempt is
+	// sent; nil means none.
+	Observer policies.Observer
+}
+
+// HedgeWith is Hedge with options: see Hedge for what it does.
+func HedgeWith(delay time.Duration, o HedgeOptions) Layer {
+	return hedgeLayer(delay, clock.Real(), o)
+}
+
+// hedgeLayer is HedgeWith with the clock that arms the hedge timer.
+func hedgeLayer(delay time.Duration, c clock.Clock, o HedgeOptions) Layer {
 	if delay <= 0 {
 		panic(fmt.Sprintf("transport: Hedge delay must be > 0, got %v", delay))
 	}
 	c = clock.Or(c)
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &hedgeRT{next: next, delay: delay, clock: c}
+		return &hedgeRT{next: next, delay: delay, clock: c, o: o}
 	}
 }
 
@@ -47,6 +64,7 @@ type hedgeRT struct {
 	next  http.RoundTripper
 	delay time.Duration
 	clock clock.Clock
+	o     HedgeOptions
 }
 
 var _ http.RoundTripper = (*hedgeRT)(nil)
@@ -158,6 +176,9 @@ func (h *hedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			if r2, cancel2, ok := hedgeRequest(req); ok {
 				call.start(r2, cancel2)
 				pending++
+				if h.o.Observer != nil {
+					h.o.Observer.Observe(policies.Event{Kind: policies.KindHedge, Name: h.o.Name, Key: hostKey(req), Type: policies.EventHedge, Delay: h.delay})
+				}
 			}
 		case r := <-call.results:
 			pending--

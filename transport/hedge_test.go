@@ -55,7 +55,7 @@ func TestHedgeSlowPrimaryFastHedgeWins(t *testing.T) {
 		_, _ = io.WriteString(w, "hedge")
 	})
 	fake := t2Fake()
-	client := newTestClient(t, hedgeLayer(50*time.Millisecond, fake))
+	client := newTestClient(t, hedgeLayer(50*time.Millisecond, fake, HedgeOptions{}))
 
 	type outcome struct {
 		body string
@@ -91,7 +91,7 @@ func TestHedgeFastPrimarySendsNoHedge(t *testing.T) {
 	var hits atomic.Int64
 	srv := newServer(t, statusSeq(&hits, nil, 200))
 	fake := t2Fake()
-	client := newTestClient(t, hedgeLayer(time.Second, fake))
+	client := newTestClient(t, hedgeLayer(time.Second, fake, HedgeOptions{}))
 	for i := 0; i < 5; i++ {
 		resp, err := client.Get(srv.URL)
 		if err != nil {
@@ -125,7 +125,7 @@ func TestHedgeLoserBodyClosedAndWinnerContextLivesUntilClose(t *testing.T) {
 		return newResponse(req, 200, nil, "fast"), nil
 	}}
 	fake := t2Fake()
-	rt := Chain(base, hedgeLayer(time.Millisecond, fake))
+	rt := Chain(base, hedgeLayer(time.Millisecond, fake, HedgeOptions{}))
 
 	type outcome struct {
 		resp *http.Response
@@ -190,7 +190,7 @@ func TestHedgeOnlyIdempotentReplayableRequests(t *testing.T) {
 				return newResponse(req, 200, nil, "ok"), nil
 			}}
 			fake := t2Fake()
-			rt := Chain(base, hedgeLayer(time.Millisecond, fake))
+			rt := Chain(base, hedgeLayer(time.Millisecond, fake, HedgeOptions{}))
 			var body io.Reader
 			if tc.body != nil {
 				body = tc.body()
@@ -265,7 +265,7 @@ func TestHedgeBothFailReturnsLast(t *testing.T) {
 		return newResponse(req, 503, nil, "second"), nil
 	}}
 	fake := t2Fake()
-	rt := Chain(base, hedgeLayer(time.Millisecond, fake))
+	rt := Chain(base, hedgeLayer(time.Millisecond, fake, HedgeOptions{}))
 	type outcome struct {
 		resp *http.Response
 		err  error
@@ -301,7 +301,7 @@ func TestHedgeEarlyFailureIsFinal(t *testing.T) {
 		return nil, errors.New("refused")
 	}}
 	fake := t2Fake()
-	rt := Chain(base, hedgeLayer(time.Second, fake))
+	rt := Chain(base, hedgeLayer(time.Second, fake, HedgeOptions{}))
 	if _, err := t2Get(t, rt, "http://a.test/"); err == nil || err.Error() != "refused" {
 		t.Fatalf("err = %v", err)
 	}

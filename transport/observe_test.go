@@ -100,3 +100,40 @@ func TestStandardWithReportsEveryLayer(t *testing.T) {
 		t.Error("Standard and StandardWith(nil) differ in length")
 	}
 }
+
+func TestHedgeWithReportsEachHedge(t *testing.T) {
+	var log eventLog
+	release := make(chan struct{})
+	base := &countingRT{respond: func(n int, req *http.Request) (*http.Response, error) {
+		if n == 1 {
+			select {
+			case <-release:
+			case <-req.Context().Done():
+				return nil, context.Cause(req.Context())
+			}
+		}
+		return newResponse(req, http.StatusOK, nil, "ok"), nil
+	}}
+	defer close(release)
+	fake := t2Fake()
+	rt := Chain(base, hedgeLayer(time.Millisecond, fake, HedgeOptions{Name: "tail", Observer: &log}))
+	done := make(chan error, 1)
+	go func() {
+		resp, err := rt.RoundTrip(mustRequest(t, testCtx(t), http.MethodGet, "http://api.test/", ""))
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		done <- err
+	}()
+	if err := fake.BlockUntil(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	evs := log.of(policies.EventHedge)
+	if len(evs) != 1 || evs[0].Kind != policies.KindHedge || evs[0].Name != "tail" || evs[0].Key != "api.test" || evs[0].Delay != time.Millisecond {
+		t.Fatalf("hedge events = %+v, want one named tail for api.test after 1ms", log.ev)
+	}
+}
