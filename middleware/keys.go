@@ -174,49 +174,60 @@ func TrustedProxies(cidrs ...string) KeyFunc {
 }
 
 // keyFromXFF applies the rightmost-untrusted rule to the X-Forwarded-For
-// lines, read right to left without allocating.
+// lines: an empty element is skipped, an unparsable one ends the walk.
 func keyFromXFF(lines []string, trusted func(netip.Addr) bool) (netip.Addr, bool) {
-	var last netip.Addr
-	found := false
-	for i := len(lines) - 1; i >= 0; i-- {
-		s := lines[i]
-		for {
-			j := strings.LastIndexByte(s, ',')
-			a, ok := keyParseHost(s[j+1:])
-			if !ok {
-				if strings.TrimSpace(s[j+1:]) != "" {
-					return last, found // unparsable: trust nothing further left
-				}
-			} else {
-				if !trusted(a) {
-					return a, true
-				}
-				last, found = a, true
-			}
-			if j < 0 {
-				break
-			}
-			s = s[:j]
+	return keyRightmostUntrusted(lines, trusted, func(elem string) (netip.Addr, keyElem) {
+		if a, ok := keyParseHost(elem); ok {
+			return a, keyElemAddr
 		}
-	}
-	return last, found
+		if strings.TrimSpace(elem) == "" {
+			return netip.Addr{}, keyElemSkip
+		}
+		return netip.Addr{}, keyElemStop
+	})
 }
 
 // keyFromForwarded applies the rightmost-untrusted rule to the for=
-// parameters of RFC 7239 Forwarded lines.
+// parameters of RFC 7239 Forwarded lines: an element without for= is
+// skipped, one whose for= is "unknown", "_hidden" or garbage ends the walk.
 func keyFromForwarded(lines []string, trusted func(netip.Addr) bool) (netip.Addr, bool) {
+	return keyRightmostUntrusted(lines, trusted, func(elem string) (netip.Addr, keyElem) {
+		v, has := keyForParam(elem)
+		if !has {
+			return netip.Addr{}, keyElemSkip
+		}
+		if a, ok := keyParseHost(v); ok {
+			return a, keyElemAddr
+		}
+		return netip.Addr{}, keyElemStop
+	})
+}
+
+// keyElem is what one element of a forwarding chain says.
+type keyElem uint8
+
+const (
+	keyElemAddr keyElem = iota // an address
+	keyElemSkip                // nothing: look further left
+	keyElemStop                // garbage: trust nothing further left
+)
+
+// keyRightmostUntrusted walks the comma-separated elements of lines from
+// the right, without allocating, and returns the first address that is not
+// trusted; when every address is trusted, or an element stops the walk, it
+// returns the leftmost address read so far (found false when none).
+func keyRightmostUntrusted(lines []string, trusted func(netip.Addr) bool, parse func(string) (netip.Addr, keyElem)) (netip.Addr, bool) {
 	var last netip.Addr
 	found := false
 	for i := len(lines) - 1; i >= 0; i-- {
 		s := lines[i]
 		for {
 			j := strings.LastIndexByte(s, ',')
-			v, has := keyForParam(s[j+1:])
-			if has {
-				a, ok := keyParseHost(v)
-				if !ok {
-					return last, found // "unknown", "_hidden" or garbage
-				}
+			a, kind := parse(s[j+1:])
+			switch kind {
+			case keyElemStop:
+				return last, found
+			case keyElemAddr:
 				if !trusted(a) {
 					return a, true
 				}
