@@ -70,22 +70,14 @@ func WritePolicy(h http.Header, ps ...Policy) {
 //
 // With no (valid) state it deletes the field.
 func WriteState(h http.Header, ss ...State) {
-	if len(ss) == 1 && ss[0].PartitionKey == "" && plainString(ss[0].Name) {
-		// The server's per-response path: one state, no escaping needed.
-		// Serialised by hand (the same bytes httpsfv writes) in two
-		// allocations instead of a dozen.
-		st := ss[0]
-		var b strings.Builder
-		b.Grow(len(st.Name) + 2*len(`"";r=;t=`) + 2*20)
-		b.WriteByte('"')
-		b.WriteString(st.Name)
-		b.WriteString(`";r=`)
-		var num [20]byte
-		b.Write(strconv.AppendInt(num[:0], clampWrite(st.Remaining), 10))
-		b.WriteString(";t=")
-		b.Write(strconv.AppendInt(num[:0], min(ceilSeconds(st.Reset), MaxCount), 10))
-		h[keyState] = []string{b.String()}
-		return
+	if len(ss) == 1 {
+		// The server's per-response path: one state, no escaping needed,
+		// serialised without httpsfv in two allocations instead of a dozen.
+		var buf [96]byte
+		if b, ok := AppendState(buf[:0], ss[0]); ok {
+			h[keyState] = []string{string(b)}
+			return
+		}
 	}
 	items := make([]string, 0, len(ss))
 	for _, st := range ss {
@@ -128,6 +120,24 @@ func WriteLegacy(h http.Header, quota, remaining int64, reset time.Duration) {
 // negative writes 0.
 func WriteRetryAfter(h http.Header, d time.Duration) {
 	h[keyRetryAfter] = []string{strconv.FormatInt(ceilSeconds(d), 10)}
+}
+
+// AppendState appends to dst the RateLimit field value WriteState writes
+// for the single state st (`"default";r=50;t=30`), byte for byte, without
+// allocating. ok is false, and dst is returned unchanged, when st needs the
+// general path: a PartitionKey, or a name that needs escaping. Servers that
+// keep the value in a buffer of their own use it to save an allocation.
+func AppendState(dst []byte, st State) (b []byte, ok bool) {
+	if st.PartitionKey != "" || !plainString(st.Name) {
+		return dst, false
+	}
+	dst = append(dst, '"')
+	dst = append(dst, st.Name...)
+	dst = append(dst, `";r=`...)
+	dst = strconv.AppendInt(dst, clampWrite(st.Remaining), 10)
+	dst = append(dst, ";t="...)
+	dst = strconv.AppendInt(dst, min(ceilSeconds(st.Reset), MaxCount), 10)
+	return dst, true
 }
 
 // plainString reports whether s is a structured-field String that needs no

@@ -126,6 +126,20 @@ func TestWriteStateFastPathMatchesHTTPSFV(t *testing.T) {
 			t.Errorf("WriteState(%+v) = %q, want %q", st, got, want)
 		}
 	}
+	// AppendState is the same bytes, appended.
+	for _, st := range cases {
+		h := http.Header{}
+		WriteState(h, st)
+		if b, ok := AppendState([]byte("x"), st); !ok || string(b) != "x"+h.Get("RateLimit") {
+			t.Errorf("AppendState(%+v) = %q, %v; want %q appended", st, b, ok, h.Get("RateLimit"))
+		}
+	}
+	if b, ok := AppendState(nil, State{Name: `q"uote`}); ok || b != nil {
+		t.Errorf("AppendState of a name needing escapes = %q, %v; want refused", b, ok)
+	}
+	if _, ok := AppendState(nil, State{Name: "p", PartitionKey: "k"}); ok {
+		t.Error("AppendState with a partition key was not refused")
+	}
 	// Names that need escaping take the general path and still round-trip.
 	h := http.Header{}
 	WriteState(h, State{Name: `q"uote`, Remaining: 1, Reset: time.Second})

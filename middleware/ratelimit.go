@@ -109,9 +109,6 @@ func RateLimitWith(o RateLimitOptions) func(http.Handler) http.Handler {
 	tmp := http.Header{}
 	headers.WritePolicy(tmp, headers.Policy{Name: name, Quota: int64(p.Limit), Window: window})
 	rl.policyValue = tmp.Get("RateLimit-Policy")
-	if !strings.ContainsAny(name, `"\`) { // printable ASCII already: a plain String
-		rl.statePrefix = `"` + name + `";r=`
-	}
 	return func(next http.Handler) http.Handler {
 		return &rlMiddleware{rl: rl, next: next}
 	}
@@ -128,7 +125,6 @@ type rlHandler struct {
 	capacity    int
 	perUnit     time.Duration // TokenBucket: the time one unit takes to refill; 0 for SlidingWindow
 	policyValue string        // RateLimit-Policy, computed once
-	statePrefix string        // `"name";r=`, the start of every RateLimit value; "" when name needs escaping
 }
 
 // rlMiddleware is one wrapped handler.
@@ -196,31 +192,17 @@ func (m *rlMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writeState writes RateLimit (and the legacy trio) for decision d. RateLimit
 // goes into val, a one-element slice the caller provides.
 func (rl *rlHandler) writeState(h http.Header, d policies.LimitDecision, val []string) {
-	if rl.statePrefix != "" {
-		val[0] = rl.stateValue(int64(d.Remaining), d.Reset)
+	st := headers.State{Name: rl.name, Remaining: int64(d.Remaining), Reset: d.Reset}
+	var buf [96]byte
+	if b, ok := headers.AppendState(buf[:0], st); ok {
+		val[0] = string(b) // the one allocation: the slice is the caller's
 		h[rlKeyState] = val
 	} else {
-		headers.WriteState(h, headers.State{Name: rl.name, Remaining: int64(d.Remaining), Reset: d.Reset})
+		headers.WriteState(h, st)
 	}
 	if rl.legacy {
 		headers.WriteLegacy(h, rl.limit, int64(d.Remaining), d.Reset)
 	}
-}
-
-// stateValue is the RateLimit value headers.WriteState writes for one state
-// of a policy whose name needs no escaping, byte for byte
-// (`"default";r=42;t=35`), built in one allocation.
-func (rl *rlHandler) stateValue(remaining int64, reset time.Duration) string {
-	var buf [96]byte
-	b := append(buf[:0], rl.statePrefix...)
-	b = strconv.AppendInt(b, min(max(remaining, 0), headers.MaxCount), 10)
-	b = append(b, ";t="...)
-	t := int64(0)
-	if reset > 0 {
-		t = rlCeilSeconds(reset)
-	}
-	b = strconv.AppendInt(b, min(t, headers.MaxCount), 10)
-	return string(b)
 }
 
 // rlCeilSeconds is d in whole seconds, rounded up, at least 1.
